@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+)
+
+// ConnInfo describes the client connection a login arrives on. The remote
+// address is the one from a PROXY protocol header when one was accepted.
+type ConnInfo struct {
+	RemoteAddr net.Addr
+	LocalAddr  net.Addr
+	TLS        bool // the connection is encrypted (implicit TLS or after STLS)
+}
+
+// Backend authenticates users and opens their mailboxes. The engine calls it
+// once per login attempt; it never touches files itself.
+type Backend interface {
+	// Login checks the credentials and, when they are good, opens and locks
+	// the user's mailbox for the session. Bad credentials (unknown user or
+	// wrong password, indistinguishably) must be reported as an *Error with
+	// Code CodeAuth; a mailbox held by another session as CodeInUse.
+	Login(ctx context.Context, user, pass string, info ConnInfo) (Mailbox, error)
+}
+
+// Mailbox is one user's maildrop as fixed at login: message i (0-based; POP3
+// message number i+1) keeps its number, size and unique id for the whole
+// session.
+type Mailbox interface {
+	// Len is the number of messages in the snapshot.
+	Len() int
+	// Size is the exact number of octets RETR sends for message i: CRLF line
+	// endings, a final CRLF added when missing, before dot-stuffing.
+	Size(i int) int64
+	// UID is the RFC 1939 unique-id of message i: 1 to 70 octets in
+	// 0x21..0x7E, stable across sessions.
+	UID(i int) string
+	// Open returns the raw bytes of message i as stored; the engine converts
+	// line endings and dot-stuffs. It streams: no whole-message buffering.
+	Open(i int) (io.ReadCloser, error)
+	// Commit is the UPDATE state: remove the messages in deleted and mark
+	// the ones in retrieved (and not deleted) as seen, then release the
+	// mailbox. Both slices hold 0-based indexes in ascending order.
+	Commit(ctx context.Context, deleted, retrieved []int) error
+	// Close releases the mailbox without changing any message.
+	Close() error
+}
+
+// SizeCorrector may be implemented by a Mailbox that wants to learn the
+// octet count actually sent for message i when it differed from Size(i), so
+// that it can fix whatever cached the wrong figure.
+type SizeCorrector interface {
+	CorrectSize(i int, octets int64)
+}
+
+// Response codes from RFC 2449 and RFC 3206 that a backend may attach to an
+// error.
+const (
+	CodeInUse   = "IN-USE"
+	CodeAuth    = "AUTH"
+	CodeSysTemp = "SYS/TEMP"
+	CodeSysPerm = "SYS/PERM"
+)
+
+// Error is an error with the POP3 response code and the text the client is
+// shown; Err, when set, is the cause that goes to the log only.
+type Error struct {
+	Code string // one of the Code constants, or "" for none
+	Text string // shown to the client after "-ERR [Code] "
+	Err  error  // logged, never shown
+}
+
+func (e *Error) Error() string {
+	s := e.Text
+	if e.Code != "" {
+		s = "[" + e.Code + "] " + s
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrAuth is the error a Backend returns for bad credentials.
+var ErrAuth = &Error{Code: CodeAuth, Text: "authentication failed"}
+
+// CodeOf returns the response code carried by err, or "" if it has none.
+func CodeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
