@@ -49,10 +49,10 @@ test-install:
 	@contrib/debian/install-test
 
 lint:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l . ; echo "gofmt: files above need formatting"; exit 1; }
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	 if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	@command -v staticcheck >/dev/null 2>&1 || PATH="$$PATH:$$($(GO) env GOPATH)/bin"; \
-	 PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
 bench: build
 	$(GO) run ./bench -pop3d bin/pop3d

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/pop3d/pop3d/daemon"
+	"github.com/pop3d/pop3d/htpasswd"
+	"github.com/pop3d/pop3d/maildir"
+)
+
+// maxUserLen bounds a login name; longer ones cannot be in a password file
+// worth having and only make logs and paths awkward.
+const maxUserLen = 255
+
+// authenticator is what the backend needs of a password file.
+type authenticator interface {
+	Authenticate(ctx context.Context, user, pass string) (htpasswd.User, error)
+}
+
+// backendSettings are the parts of the backend a SIGHUP may replace.
+type backendSettings struct {
+	passwd   authenticator
+	template string
+	opts     maildir.Options
+}
+
+// backend adapts the password file and the Maildir store to daemon.Backend.
+type backend struct {
+	settings atomic.Pointer[backendSettings]
+	logger   *slog.Logger
+}
+
+var _ daemon.Backend = (*backend)(nil)
+
+func newBackend(s backendSettings, logger *slog.Logger) *backend {
+	b := &backend{logger: logger}
+	b.set(s)
+	return b
+}
+
+// set replaces the settings for logins from now on.
+func (b *backend) set(s backendSettings) {
+	if s.opts.Logger == nil {
+		s.opts.Logger = b.logger
+	}
+	b.settings.Store(&s)
+}
+
+// Login implements daemon.Backend.
+func (b *backend) Login(ctx context.Context, name, pass string, info daemon.ConnInfo) (daemon.Mailbox, error) {
+	s := b.settings.Load()
+	if !validUser(name) {
+		// Spend what a wrong password costs (the password file hashes
+		// against a dummy for unknown users), so that a bad name cannot
+		// be told apart by timing.
+		_, _ = s.passwd.Authenticate(ctx, "", pass)
+		return nil, daemon.ErrAuth
+	}
+	u, err := s.passwd.Authenticate(ctx, name, pass)
+	if errors.Is(err, htpasswd.ErrBadCredentials) {
+		return nil, daemon.ErrAuth
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &daemon.Error{Code: daemon.CodeSysTemp, Text: "login interrupted", Err: err}
+		}
+		return nil, &daemon.Error{Code: daemon.CodeSysTemp, Text: "authentication is temporarily unavailable", Err: err}
+	}
+	if u.Name == "" {
+		u.Name = name
+	}
+	dir, err := mailboxPath(s.template, u)
+	if errors.Is(err, maildir.ErrBadUser) {
+		// The name cannot map to a directory of its own; such a user
+		// never logs in, and looks like any failed login.
+		b.logger.Warn("login refused: user name unusable in the maildir template", "user", u.Name, "err", err)
+		return nil, daemon.ErrAuth
+	}
+	if err != nil {
+		return nil, &daemon.Error{Code: daemon.CodeSysPerm, Text: "mailbox unavailable", Err: err}
+	}
+	m, err := maildir.Open(ctx, dir, s.opts)
+	if err != nil {
+		return nil, openError(err)
+	}
+	return mailbox{m}, nil
+}
+
+// validUser accepts non-empty UTF-8 names of at most maxUserLen bytes
+// without control characters.
+func validUser(name string) bool {
+	if name == "" || len(name) > maxUserLen || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// mailboxPath is the Maildir of u: from a passwd-file home H, H/Maildir if
+// that is a directory, else H; otherwise the expanded template.
+func mailboxPath(template string, u htpasswd.User) (string, error) {
+	if u.Home == "" {
+		return maildir.ExpandTemplate(template, u.Name)
+	}
+	if !filepath.IsAbs(u.Home) {
+		return "", fmt.Errorf("home %q of user %s is not an absolute path", u.Home, u.Name)
+	}
+	sub := filepath.Join(u.Home, "Maildir")
+	if fi, err := os.Stat(sub); err == nil && fi.IsDir() {
+		return sub, nil
+	}
+	return filepath.Clean(u.Home), nil
+}
+
+// openError maps maildir.Open failures to POP3 response codes. The cause
+// goes to the log only.
+func openError(err error) error {
+	switch {
+	case errors.Is(err, maildir.ErrLocked):
+		return &daemon.Error{Code: daemon.CodeInUse, Text: "mailbox is in use by another session", Err: err}
+	case errors.Is(err, maildir.ErrNotFound), errors.Is(err, maildir.ErrNotMaildir), errors.Is(err, fs.ErrPermission):
+		return &daemon.Error{Code: daemon.CodeSysPerm, Text: "mailbox unavailable", Err: err}
+	default:
+		return &daemon.Error{Code: daemon.CodeSysTemp, Text: "mailbox temporarily unavailable, try again later", Err: err}
+	}
+}
+
+// store is the method set of *maildir.Mailbox the engine uses.
+type store interface {
+	daemon.Mailbox
+	daemon.SizeCorrector
+}
+
+var _ store = (*maildir.Mailbox)(nil)
+
+// mailbox is a Maildir mailbox whose Commit errors carry POP3 response
+// codes. CorrectSize is promoted, so it is a daemon.SizeCorrector too.
+type mailbox struct {
+	store
+}
+
+var (
+	_ daemon.Mailbox       = mailbox{}
+	_ daemon.SizeCorrector = mailbox{}
+)
+
+// Commit implements daemon.Mailbox.
+func (m mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
+	err := m.store.Commit(ctx, deleted, retrieved)
+	if err == nil {
+		return nil
+	}
+	var ce *maildir.CommitError
+	if errors.As(err, &ce) {
+		noun := "messages"
+		if ce.NotRemoved == 1 {
+			noun = "message"
+		}
+		return &daemon.Error{Code: daemon.CodeSysTemp, Text: fmt.Sprintf("%d %s could not be removed", ce.NotRemoved, noun), Err: err}
+	}
+	return &daemon.Error{Code: daemon.CodeSysTemp, Text: "mailbox could not be updated", Err: err}
+}

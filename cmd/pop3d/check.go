@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os/user"
+
+	"github.com/pop3d/pop3d/daemon"
+	"github.com/pop3d/pop3d/htpasswd"
+	"github.com/pop3d/pop3d/maildir"
+)
+
+// runCheck is -check: it validates everything it can without binding or
+// serving, prints every problem (one per line on stderr) and every warning,
+// and exits 1 on any problem, 0 with "pop3d: configuration OK" otherwise.
+func runCheck(opts *options, stdout, stderr io.Writer) int {
+	problems, warnings := checkAll(opts)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	for _, p := range problems {
+		fmt.Fprintln(stderr, p)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stderr, "pop3d: %d problem(s) found\n", len(problems))
+		return exitFail
+	}
+	fmt.Fprintln(stdout, "pop3d: configuration OK")
+	return exitOK
+}
+
+// checkAll returns the problems and warnings -check reports. A config file
+// with errors is still checked further with the keys that did parse.
+func checkAll(opts *options) (problems, warnings []string) {
+	cfg, err := opts.load()
+	problems = append(problems, errorLines(err)...)
+	problems = append(problems, errorLines(cfg.Validate())...)
+	warnings = cfg.Warnings()
+
+	pwProblems, err := htpasswd.Check(cfg.PasswdFile)
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("passwd_file: %v", err))
+	}
+	for _, p := range pwProblems {
+		problems = append(problems, p.String())
+	}
+	if err := maildir.CheckTemplate(cfg.Maildir); err != nil {
+		problems = append(problems, fmt.Sprintf("maildir: %v", err))
+	}
+	if cfg.TLSCert != "" && cfg.TLSKey != "" {
+		quiet := slog.New(slog.DiscardHandler)
+		if _, err := daemon.NewCertReloader(cfg.TLSCert, cfg.TLSKey, quiet); err != nil {
+			problems = append(problems, fmt.Sprintf("tls_cert/tls_key: %v", err))
+		}
+	}
+	if cfg.User != "" {
+		if _, err := user.Lookup(cfg.User); err != nil {
+			problems = append(problems, fmt.Sprintf("user: %v", err))
+		}
+	}
+	if cfg.Group != "" {
+		if _, err := user.LookupGroup(cfg.Group); err != nil {
+			problems = append(problems, fmt.Sprintf("group: %v", err))
+		}
+	}
+	return problems, warnings
+}

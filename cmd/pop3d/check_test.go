@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeCert writes a self-signed certificate and its key for 127.0.0.1.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeCert(t, dir)
+	goodPw := filepath.Join(dir, "passwd")
+	if err := os.WriteFile(goodPw, []byte("demo:"+shaHash("demo")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badPw := filepath.Join(dir, "bad-passwd")
+	if err := os.WriteFile(badPw, []byte("demo:"+shaHash("demo")+"\nnocolon\ndemo:"+shaHash("x")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.conf", "passwd_file = "+goodPw+"\nmaildir = "+dir+"/mail/%n\nlisten = 127.0.0.1:1110\nlisten_tls = 127.0.0.1:1995\ntls_cert = "+cert+"\ntls_key = "+key+"\n")
+	badSyntax := write("bad.conf", "passwd_file = "+goodPw+"\nmaildir = "+dir+"/mail/%n\nbogus = 1\nidle_timeout = x\n")
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+		want   []string // substrings of stderr (stdout for OK)
+	}{
+		{"good", []string{"-config", good}, exitOK, []string{"pop3d: configuration OK"}},
+		{"good via flags", []string{"-config", os.DevNull, "-passwd-file", goodPw, "-maildir", dir + "/%u"}, exitOK, []string{"configuration OK"}},
+		{"syntax errors, all reported", []string{"-config", badSyntax}, exitFail, []string{"bad.conf:3: unknown key", "bad.conf:4: idle_timeout", "2 problem(s)"}},
+		{"password file problems", []string{"-config", good, "-passwd-file", badPw}, exitFail, []string{"bad-passwd:2:", "bad-passwd:3:"}},
+		{"missing password file", []string{"-config", good, "-passwd-file", dir + "/nope"}, exitFail, []string{"passwd_file:"}},
+		{"relative template", []string{"-config", good, "-maildir", "mail/%n"}, exitFail, []string{"maildir:"}},
+		{"bad escape in template", []string{"-config", good, "-maildir", "/m/%x"}, exitFail, []string{"maildir:"}},
+		{"unusable certificate", []string{"-config", good, "-tls-cert", key}, exitFail, []string{"tls_cert/tls_key:"}},
+		{"listen_tls without certificate", []string{"-config", os.DevNull, "-passwd-file", goodPw, "-maildir", "/m/%n", "-listen-tls", ":995"}, exitFail, []string{"listen_tls is set"}},
+		{"unknown user", []string{"-config", good, "-user", "no-such-user-pop3d"}, exitFail, []string{"user:"}},
+		{"warning only", []string{"-config", good, "-idle-timeout", "1m"}, exitOK, []string{"warning: idle_timeout 1m0s is below the RFC 1939 minimum", "configuration OK"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			status := run(append([]string{"-check"}, tt.args...), strings.NewReader(""), &stdout, &stderr)
+			if status != tt.status {
+				t.Errorf("status = %d, want %d\nstdout: %s\nstderr: %s", status, tt.status, stdout.String(), stderr.String())
+			}
+			all := stdout.String() + stderr.String()
+			for _, w := range tt.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("output lacks %q:\n%s", w, all)
+				}
+			}
+			if tt.status != exitOK && strings.Contains(all, "configuration OK") {
+				t.Error("failed check printed configuration OK")
+			}
+		})
+	}
+}

@@ -1,0 +1,424 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// defaultConfigPath is read when -config is not given; its absence is fine.
+const defaultConfigPath = "/etc/pop3d/pop3d.conf"
+
+// maxConfigSize bounds how much of a config file is read, so that
+// `-config /dev/zero` fails instead of filling memory.
+const maxConfigSize = 1 << 20
+
+// rfcIdleTimeout is the RFC 1939 minimum for the autologout timer.
+const rfcIdleTimeout = 10 * time.Minute
+
+// Config is the parsed configuration file plus command-line overrides.
+type Config struct {
+	PasswdFile          string
+	Maildir             string
+	CreateMaildir       bool
+	MarkRead            bool
+	Listen              []string
+	ListenTLS           []string
+	TLSCert             string
+	TLSKey              string
+	TLSMinVersion       uint16
+	AllowInsecureAuth   bool
+	IdleTimeout         time.Duration
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	AuthFailureDelay    time.Duration
+	MaxAuthFailures     int
+	ProxyProtocolFrom   []netip.Prefix
+	User                string
+	Group               string
+	LogLevel            slog.Level
+}
+
+// key describes one configuration key: its default (in file syntax, so
+// that defaults go through the same parser as everything else) and how to
+// store a value.
+type key struct {
+	name   string
+	def    string
+	help   string
+	isBool bool
+	set    func(c *Config, v string) error
+}
+
+// keys is every configuration key, in documentation order. It is a function
+// rather than a variable so that no package-level state exists.
+func keys() []key {
+	return []key{
+		{name: "passwd_file", def: "/etc/pop3d/passwd", help: "htpasswd-style password file",
+			set: func(c *Config, v string) error { return setPath(&c.PasswdFile, v, true) }},
+		{name: "maildir", def: "/var/mail/vhosts/%d/%n", help: "Maildir template: %u user, %n local part, %d domain, %% percent",
+			set: func(c *Config, v string) error { return setPath(&c.Maildir, v, true) }},
+		{name: "create_maildir", def: "yes", help: "create a missing Maildir at login", isBool: true,
+			set: func(c *Config, v string) error { return setBool(&c.CreateMaildir, v) }},
+		{name: "mark_read", def: "yes", help: "mark retrieved, kept messages as seen (new/ -> cur/) at QUIT", isBool: true,
+			set: func(c *Config, v string) error { return setBool(&c.MarkRead, v) }},
+		{name: "listen", def: ":110", help: "plain+STLS addresses when not socket-activated, comma-separated",
+			set: func(c *Config, v string) error { return setAddrs(&c.Listen, v) }},
+		{name: "listen_tls", def: "", help: "implicit-TLS addresses when not socket-activated, comma-separated",
+			set: func(c *Config, v string) error { return setAddrs(&c.ListenTLS, v) }},
+		{name: "tls_cert", def: "", help: "PEM certificate chain file",
+			set: func(c *Config, v string) error { return setPath(&c.TLSCert, v, false) }},
+		{name: "tls_key", def: "", help: "PEM private key file",
+			set: func(c *Config, v string) error { return setPath(&c.TLSKey, v, false) }},
+		{name: "tls_min_version", def: "1.2", help: "minimum TLS version: 1.2 or 1.3",
+			set: setTLSVersion},
+		{name: "allow_insecure_auth", def: "no", help: "accept credentials on unencrypted non-loopback connections", isBool: true,
+			set: func(c *Config, v string) error { return setBool(&c.AllowInsecureAuth, v) }},
+		{name: "idle_timeout", def: "10m", help: "idle timeout per command, in every state",
+			set: func(c *Config, v string) error { return setDuration(&c.IdleTimeout, v) }},
+		{name: "max_connections", def: "1000", help: "global connection limit; 0 = unlimited",
+			set: func(c *Config, v string) error { return setInt(&c.MaxConnections, v) }},
+		{name: "max_connections_per_ip", def: "50", help: "connection limit per client IP; 0 = unlimited",
+			set: func(c *Config, v string) error { return setInt(&c.MaxConnectionsPerIP, v) }},
+		{name: "auth_failure_delay", def: "2s", help: "delay before answering a failed login",
+			set: func(c *Config, v string) error { return setDuration(&c.AuthFailureDelay, v) }},
+		{name: "max_auth_failures", def: "3", help: "failed logins before the connection is closed; 0 = unlimited",
+			set: func(c *Config, v string) error { return setInt(&c.MaxAuthFailures, v) }},
+		{name: "proxy_protocol_from", def: "", help: "CIDRs whose connections start with a PROXY v1/v2 header, comma-separated",
+			set: setPrefixes},
+		{name: "user", def: "", help: "when started as root: user to switch to after binding",
+			set: func(c *Config, v string) error { return setName(&c.User, v) }},
+		{name: "group", def: "", help: "when started as root: group to switch to (default: the user's)",
+			set: func(c *Config, v string) error { return setName(&c.Group, v) }},
+		{name: "log_level", def: "info", help: "debug, info, warn or error",
+			set: setLogLevel},
+	}
+}
+
+// lookupKey returns the key named name.
+func lookupKey(name string) (key, bool) {
+	for _, k := range keys() {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
+// flagName is the command-line flag for a key: passwd_file -> passwd-file.
+func flagName(keyName string) string {
+	return strings.ReplaceAll(keyName, "_", "-")
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	var c Config
+	for _, k := range keys() {
+		if err := k.set(&c, k.def); err != nil {
+			// The defaults are constants checked by the tests.
+			panic(fmt.Sprintf("default of %s: %v", k.name, err))
+		}
+	}
+	return c
+}
+
+// ConfigError is one problem in a config file, located by file and line.
+type ConfigError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+}
+
+// ParseConfig reads a config file from r into c, which holds the defaults.
+// Every problem is reported (joined with errors.Join, each a *ConfigError),
+// not only the first, so that -check can list them all.
+//
+// Format: `key = value` lines; blank lines and lines whose first non-blank
+// character is '#' are ignored. A '#' after a value is part of the value
+// (paths may contain it); there are no trailing comments. Surrounding
+// spaces and tabs are trimmed from keys and values, a final CR is tolerated.
+func ParseConfig(c *Config, name string, r io.Reader) error {
+	data, err := io.ReadAll(io.LimitReader(r, maxConfigSize+1))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if len(data) > maxConfigSize {
+		return fmt.Errorf("%s: larger than %d bytes; not a config file", name, maxConfigSize)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var errs []error
+	seen := make(map[string]int)
+	for i, raw := range bytes.Split(data, []byte("\n")) {
+		lineNo := i + 1
+		fail := func(format string, args ...any) {
+			errs = append(errs, &ConfigError{File: name, Line: lineNo, Msg: fmt.Sprintf(format, args...)})
+		}
+		line := strings.TrimSuffix(string(raw), "\r")
+		trimmed := strings.Trim(line, " \t")
+		if trimmed == "" || trimmed[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(trimmed, "=")
+		if !ok {
+			fail("expected key = value, got %q", trimmed)
+			continue
+		}
+		k = strings.Trim(k, " \t")
+		v = strings.Trim(v, " \t")
+		if k == "" {
+			fail("missing key before '='")
+			continue
+		}
+		def, ok := lookupKey(k)
+		if !ok {
+			fail("unknown key %q", k)
+			continue
+		}
+		if prev, dup := seen[k]; dup {
+			fail("duplicate key %q (first set on line %d)", k, prev)
+			continue
+		}
+		seen[k] = lineNo
+		if err := checkValueChars(v); err != nil {
+			fail("%s: %v", k, err)
+			continue
+		}
+		if err := def.set(c, v); err != nil {
+			if strings.Contains(v, "#") {
+				fail("%s: %v (a '#' after a value is part of the value, not a comment)", k, err)
+				continue
+			}
+			fail("%s: %v", k, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LoadConfig returns the defaults overlaid with the config file at path.
+// With explicit false, a missing file is not an error (the default path).
+func LoadConfig(path string, explicit bool) (Config, error) {
+	c := DefaultConfig()
+	f, err := os.Open(path)
+	if err != nil {
+		if !explicit && errors.Is(err, os.ErrNotExist) {
+			return c, nil
+		}
+		return c, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	if err := ParseConfig(&c, path, f); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Validate reports problems that involve more than one key.
+func (c *Config) Validate() error {
+	var errs []error
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls_cert and tls_key must be set together"))
+	}
+	if len(c.ListenTLS) > 0 && c.TLSCert == "" {
+		errs = append(errs, errors.New("listen_tls is set but tls_cert and tls_key are not"))
+	}
+	if c.Group != "" && c.User == "" {
+		errs = append(errs, errors.New("group is set but user is not"))
+	}
+	return errors.Join(errs...)
+}
+
+// Warnings returns advice that does not stop the daemon.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.IdleTimeout > 0 && c.IdleTimeout < rfcIdleTimeout {
+		w = append(w, fmt.Sprintf("idle_timeout %s is below the RFC 1939 minimum of 10m", c.IdleTimeout))
+	}
+	if c.IdleTimeout == 0 {
+		w = append(w, "idle_timeout 0 disables the idle timeout: idle clients are never disconnected")
+	}
+	if c.AllowInsecureAuth {
+		w = append(w, "allow_insecure_auth = yes: passwords may cross the network in clear text")
+	}
+	if len(c.Listen) == 0 && len(c.ListenTLS) == 0 {
+		w = append(w, "listen and listen_tls are empty: pop3d only works socket-activated")
+	}
+	return w
+}
+
+// checkValueChars refuses control characters, which no value needs and
+// which would make paths and log lines misleading.
+func checkValueChars(v string) error {
+	if !utf8.ValidString(v) {
+		return errors.New("value is not valid UTF-8")
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("control character %U in value", r)
+		}
+	}
+	return nil
+}
+
+func setPath(dst *string, v string, required bool) error {
+	if v == "" && required {
+		return errors.New("must not be empty")
+	}
+	if strings.ContainsRune(v, 0) {
+		return errors.New("NUL in path")
+	}
+	*dst = v
+	return nil
+}
+
+func setName(dst *string, v string) error {
+	if strings.ContainsAny(v, " \t:/\x00") {
+		return fmt.Errorf("%q is not a valid user or group name", v)
+	}
+	*dst = v
+	return nil
+}
+
+// parseBool accepts the spellings admins use in config files.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "yes", "true", "on", "1":
+		return true, nil
+	case "no", "false", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (yes/no, true/false, on/off, 1/0)", v)
+}
+
+func setBool(dst *bool, v string) error {
+	b, err := parseBool(v)
+	if err != nil {
+		return err
+	}
+	*dst = b
+	return nil
+}
+
+func setDuration(dst *time.Duration, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (e.g. 10m, 2s)", v)
+	}
+	if d < 0 {
+		return fmt.Errorf("%q is negative", v)
+	}
+	*dst = d
+	return nil
+}
+
+func setInt(dst *int, v string) error {
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a whole number >= 0", v)
+	}
+	*dst = int(n)
+	return nil
+}
+
+// splitList splits a comma-separated value; empty means an empty list, an
+// empty element (a stray comma) is an error.
+func splitList(v string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		parts[i] = strings.Trim(p, " \t")
+		if parts[i] == "" {
+			return nil, errors.New("empty element in comma-separated list")
+		}
+	}
+	return parts, nil
+}
+
+func setAddrs(dst *[]string, v string) error {
+	parts, err := splitList(v)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		_, port, err := net.SplitHostPort(p)
+		if err != nil {
+			return fmt.Errorf("%q is not host:port: %v", p, err)
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			// A service name such as "pop3" is what net.Listen accepts too.
+			if _, err := net.LookupPort("tcp", port); err != nil {
+				return fmt.Errorf("%q: bad port %q", p, port)
+			}
+		}
+	}
+	*dst = parts
+	return nil
+}
+
+func setPrefixes(c *Config, v string) error {
+	parts, err := splitList(v)
+	if err != nil {
+		return err
+	}
+	var prefixes []netip.Prefix
+	for _, p := range parts {
+		if !strings.Contains(p, "/") {
+			a, err := netip.ParseAddr(p)
+			if err != nil {
+				return fmt.Errorf("%q is not an IP address or CIDR", p)
+			}
+			prefixes = append(prefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		pf, err := netip.ParsePrefix(p)
+		if err != nil {
+			return fmt.Errorf("%q is not a CIDR: %v", p, err)
+		}
+		prefixes = append(prefixes, pf.Masked())
+	}
+	c.ProxyProtocolFrom = prefixes
+	return nil
+}
+
+func setTLSVersion(c *Config, v string) error {
+	switch v {
+	case "1.2":
+		c.TLSMinVersion = tls.VersionTLS12
+	case "1.3":
+		c.TLSMinVersion = tls.VersionTLS13
+	default:
+		return fmt.Errorf("%q is not a supported TLS version (1.2 or 1.3)", v)
+	}
+	return nil
+}
+
+func setLogLevel(c *Config, v string) error {
+	switch strings.ToLower(v) {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		return fmt.Errorf("%q is not a log level (debug, info, warn, error)", v)
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pop3d/pop3d/daemon"
+	"github.com/pop3d/pop3d/htpasswd"
+	"github.com/pop3d/pop3d/maildir"
+)
+
+// shutdownGrace is how long SIGTERM waits for sessions in UPDATE to finish
+// before closing everything.
+const shutdownGrace = 5 * time.Second
+
+// state is the running daemon: what SIGHUP reloads and SIGTERM stops.
+type state struct {
+	opts      *options
+	cfg       Config
+	logger    *slog.Logger
+	logLevel  *slog.LevelVar
+	notify    notifier
+	passwd    *htpasswd.File
+	certs     *daemon.CertReloader // nil without TLS
+	tlsNeeded bool                 // an implicit-TLS socket is served
+	backend   *backend
+	server    *daemon.Server
+	listeners []listener
+}
+
+// serve runs the daemon until SIGTERM or SIGINT and returns the exit status.
+func serve(opts *options, cfg Config, stderr io.Writer) int {
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	journal := false
+	if f, ok := stderr.(*os.File); ok {
+		journal = isJournal(f, os.Getenv("JOURNAL_STREAM"))
+	}
+	logger := newLogger(stderr, level, journal)
+	st := &state{opts: opts, cfg: cfg, logger: logger, logLevel: level, notify: notifier{logger}}
+	// Before anything else, so that an early SIGHUP (whose default action
+	// is to terminate) waits for the loop instead.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	if err := st.start(); err != nil {
+		fmt.Fprintf(stderr, "pop3d: %v\n", err)
+		return exitFail
+	}
+	return st.run(sigs)
+}
+
+// start does everything that may need root (binding, reading the TLS key
+// and the password file), then drops privileges.
+func (st *state) start() error {
+	cfg := &st.cfg
+	for _, w := range cfg.Warnings() {
+		st.logger.Warn("config: " + w)
+	}
+	if err := maildir.CheckTemplate(cfg.Maildir); err != nil {
+		return fmt.Errorf("maildir: %w", err)
+	}
+	plan, warning, err := planDrop(syscall.Geteuid(), cfg.User, cfg.Group, osLookup())
+	if err != nil {
+		return err
+	}
+	if warning != "" {
+		st.logger.Warn(warning)
+	}
+	if cfg.TLSCert != "" {
+		st.certs, err = daemon.NewCertReloader(cfg.TLSCert, cfg.TLSKey, st.logger)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+	}
+	st.passwd, err = htpasswd.Open(cfg.PasswdFile, st.logger)
+	if err != nil {
+		return fmt.Errorf("passwd_file: %w", err)
+	}
+	st.listeners, err = openListeners(cfg, st.certs != nil, st.logger)
+	if err != nil {
+		return err
+	}
+	for _, l := range st.listeners {
+		if l.mode == daemon.ModeTLS {
+			st.tlsNeeded = true
+		}
+	}
+	if plan != nil {
+		if err := dropPrivileges(plan); err != nil {
+			closeListeners(st.listeners)
+			return fmt.Errorf("dropping privileges to %s: %w", plan.user, err)
+		}
+		st.logger.Info("dropped privileges", "user", plan.user, "uid", plan.uid, "gid", plan.gid)
+	}
+	st.backend = newBackend(st.backendSettings(cfg), st.logger)
+	st.server = daemon.New(st.backend, st.daemonConfig(cfg), st.logger)
+	return nil
+}
+
+func (st *state) backendSettings(cfg *Config) backendSettings {
+	return backendSettings{
+		passwd:   st.passwd,
+		template: cfg.Maildir,
+		opts:     maildir.Options{Create: cfg.CreateMaildir, MarkRead: cfg.MarkRead, Logger: st.logger},
+	}
+}
+
+// daemonConfig translates the config for the engine.
+func (st *state) daemonConfig(cfg *Config) daemon.Config {
+	dc := daemon.DefaultConfig()
+	dc.TLSConfig = nil
+	if st.certs != nil {
+		dc.TLSConfig = &tls.Config{
+			MinVersion:     cfg.TLSMinVersion,
+			GetCertificate: st.certs.GetCertificate,
+		}
+	}
+	dc.AllowInsecureAuth = cfg.AllowInsecureAuth
+	dc.IdleTimeout = cfg.IdleTimeout
+	dc.MaxConnections = cfg.MaxConnections
+	dc.MaxConnectionsPerIP = cfg.MaxConnectionsPerIP
+	dc.AuthFailureDelay = cfg.AuthFailureDelay
+	dc.MaxAuthFailures = cfg.MaxAuthFailures
+	dc.ProxyProtocolFrom = cfg.ProxyProtocolFrom
+	dc.Implementation = "pop3d-" + version
+	return dc
+}
+
+// run serves until a stop signal, reloading on SIGHUP.
+func (st *state) run(sigs <-chan os.Signal) int {
+	errc := make(chan error, len(st.listeners))
+	addrs := make([]string, 0, len(st.listeners))
+	for _, l := range st.listeners {
+		addrs = append(addrs, fmt.Sprintf("%s=%s", l.name, l.Addr()))
+		go func(l listener) { errc <- st.server.Serve(l.Listener, l.mode) }(l)
+	}
+	st.logger.Info("pop3d started", "version", version, "listeners", strings.Join(addrs, ","), "tls", st.certs != nil)
+	st.notify.ready(st.status())
+
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				st.reload()
+				continue
+			}
+			st.logger.Info("shutting down", "signal", sig.String())
+			st.shutdown()
+			st.logger.Info("stopped")
+			return exitOK
+		case err := <-errc:
+			if errors.Is(err, daemon.ErrServerClosed) {
+				continue
+			}
+			st.logger.Error("listener failed, shutting down", "err", err)
+			st.shutdown()
+			return exitFail
+		}
+	}
+}
+
+func (st *state) shutdown() {
+	st.notify.stopping()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := st.server.Shutdown(ctx); err != nil {
+		st.logger.Warn("shutdown: sessions closed forcibly", "err", err)
+	}
+}
+
+func (st *state) status() string {
+	return fmt.Sprintf("serving %d socket(s)", len(st.listeners))
+}

@@ -1,0 +1,4 @@
+package daemon
+
+// WriteTop exposes writeTop to the black-box tests.
+var WriteTop = writeTop

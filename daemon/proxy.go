@@ -1,0 +1,115 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+)
+
+// proxyBufSize is the reader used for the PROXY header only; the header is
+// parsed as a stream, so a v2 header with large TLVs fits as well.
+const proxyBufSize = 256
+
+// prefixConn is a connection with bytes already read from it in front.
+type prefixConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		if len(c.pending) == 0 {
+			c.pending = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// readProxyHeader reads the PROXY v1 or v2 header that a connection from a
+// trusted proxy must start with, takes the client address from it, and
+// applies the per-IP limit to that address. False means the connection is
+// to be closed.
+func (s *session) readProxyHeader() bool {
+	if t := s.cfg.HandshakeTimeout; t > 0 {
+		s.raw.SetReadDeadline(time.Now().Add(t))
+	}
+	if s.srv.closing.Load() {
+		return false
+	}
+	br := bufio.NewReaderSize(s.raw, proxyBufSize)
+	h, err := proxyproto.Read(br)
+	s.raw.SetReadDeadline(time.Time{})
+	if err != nil {
+		s.srv.logger.Warn("PROXY header missing or invalid", "remote", s.raw.RemoteAddr().String(),
+			"listener", s.mode.String(), "err", err)
+		return false
+	}
+	if h.Command.IsProxy() {
+		if ip := addrIP(h.SourceAddr); ip.IsValid() {
+			s.remote = h.SourceAddr
+			s.remoteIP = ip
+		}
+	}
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		s.conn = &prefixConn{Conn: s.raw, pending: bytes.Clone(b)}
+	}
+	if !s.srv.takeIPFor(s, s.remoteIP, s.cfg.MaxConnectionsPerIP) {
+		s.srv.logger.Warn("connection refused", "remote", s.remote.String(), "listener", s.mode.String(),
+			"limit", "max_connections_per_ip")
+		if s.mode == ModePlain {
+			s.conn.SetWriteDeadline(time.Now().Add(refuseDeadline))
+			s.conn.Write([]byte("-ERR [SYS/TEMP] too many connections\r\n"))
+		}
+		return false
+	}
+	return true
+}
+
+// looksLikeProxy reports whether the first line of an untrusted plain
+// connection is a PROXY header: v1 text, or the start of the v2 signature
+// (which begins with an empty line).
+func (s *session) looksLikeProxy(line []byte) bool {
+	if bytes.HasPrefix(line, []byte("PROXY ")) {
+		return true
+	}
+	if string(line) != "\r\n" {
+		return false
+	}
+	n := min(s.br.Buffered(), len(proxyproto.SIGV2)-2)
+	b, _ := s.br.Peek(n)
+	return len(b) >= 2 && bytes.HasPrefix(proxyproto.SIGV2[2:], b)
+}
+
+// rejectProxyBeforeTLS reads the first bytes of an untrusted implicit-TLS
+// connection and, if they are a PROXY header rather than a TLS record,
+// answers -ERR in plain text. The bytes read stay in front of the
+// connection for the handshake.
+func (s *session) rejectProxyBeforeTLS() bool {
+	if t := s.cfg.HandshakeTimeout; t > 0 {
+		s.raw.SetReadDeadline(time.Now().Add(t))
+	}
+	var buf [16]byte
+	n, _ := s.raw.Read(buf[:])
+	s.raw.SetReadDeadline(time.Time{})
+	if n == 0 {
+		return false // the handshake will report what went wrong
+	}
+	b := buf[:n]
+	s.conn = &prefixConn{Conn: s.conn, pending: bytes.Clone(b)}
+	v1 := len(b) >= len(proxyproto.SIGV1) && bytes.HasPrefix(b, proxyproto.SIGV1)
+	v2 := len(b) >= 4 && bytes.HasPrefix(proxyproto.SIGV2, b[:min(len(b), len(proxyproto.SIGV2))])
+	if !v1 && !v2 {
+		return false
+	}
+	s.srv.logger.Warn("PROXY header from an untrusted address", "remote_ip", s.remoteIPString())
+	s.raw.SetWriteDeadline(time.Now().Add(refuseDeadline))
+	s.raw.Write([]byte("-ERR PROXY header not accepted from this address\r\n"))
+	return true
+}

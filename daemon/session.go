@@ -1,0 +1,414 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"time"
+)
+
+// Buffer sizes: small, since an idle connection keeps both. Messages are
+// sent through pooled buffers (see message.go).
+const (
+	readBufSize  = 1024
+	writeBufSize = 4096
+)
+
+// closeDeadline bounds the last writes to a client being dropped: the
+// goodbye line and the TLS close_notify.
+const closeDeadline = time.Second
+
+// state is an RFC 1939 session state.
+type state int
+
+const (
+	stateAuth state = iota
+	stateTrans
+	stateUpdate
+)
+
+var (
+	errLineTooLong = errors.New("line too long")
+	errNUL         = errors.New("NUL byte in command")
+	errProxyHeader = errors.New("PROXY header from an untrusted address")
+	errShutdown    = errors.New("server shutting down")
+)
+
+// session is one client connection. Only its own goroutine touches it,
+// except interrupt and raw.Close, which the Server calls on shutdown.
+type session struct {
+	srv  *Server
+	cfg  *Config // the config at accept time; never modified
+	mode Mode
+	ctx  context.Context
+	stop context.CancelFunc
+
+	raw       net.Conn   // as accepted: closing it ends everything
+	conn      net.Conn   // what the session speaks through: raw, a prefixConn or a *tls.Conn
+	proxied   bool       // the connection must start with a PROXY header
+	countedIP netip.Addr // the per-IP count this session holds; guarded by srv.mu
+	remote    net.Addr   // the client, from the PROXY header when there is one
+	remoteIP  netip.Addr
+	tls       bool
+	start     time.Time
+
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	out        connWriter
+	discarding bool // the rest of an over-long line is still to be skipped
+	firstLine  bool // no command line read yet
+
+	state        state
+	user         string // from USER, waiting for PASS
+	authUser     string // logged in as
+	mbox         Mailbox
+	deleted      bitset
+	retrieved    bitset
+	left         int   // messages not deleted
+	leftOctets   int64 // their total size
+	badCmds      int
+	authFailures int
+}
+
+func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *session {
+	ctx, stop := context.WithCancel(srv.ctx)
+	s := &session{
+		srv:       srv,
+		cfg:       cfg,
+		mode:      mode,
+		ctx:       ctx,
+		stop:      stop,
+		raw:       c,
+		conn:      c,
+		proxied:   proxied,
+		remote:    c.RemoteAddr(),
+		remoteIP:  addrIP(c.RemoteAddr()),
+		firstLine: true,
+	}
+	s.out.s = s
+	return s
+}
+
+// connWriter is what the session's bufio.Writer writes to: it counts the
+// octets sent and gives every write its deadline.
+type connWriter struct {
+	s *session
+	n int64
+}
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	if t := w.s.cfg.WriteTimeout; t > 0 {
+		w.s.conn.SetWriteDeadline(time.Now().Add(t))
+	}
+	n, err := w.s.conn.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+// interrupt wakes the session if it is waiting for input, so that it sees
+// the server shutting down. Called by Server.Shutdown.
+func (s *session) interrupt() {
+	s.raw.SetReadDeadline(time.Unix(1, 0))
+}
+
+func (s *session) remoteIPString() string {
+	if s.remoteIP.IsValid() {
+		return s.remoteIP.String()
+	}
+	if s.remote != nil {
+		return s.remote.String()
+	}
+	return ""
+}
+
+// authAllowed reports whether credentials may be sent on this connection.
+func (s *session) authAllowed() bool {
+	return s.tls || s.cfg.AllowInsecureAuth || s.remoteIP.IsLoopback()
+}
+
+func (s *session) serve() {
+	s.start = time.Now()
+	defer s.finish()
+	if s.proxied {
+		if !s.readProxyHeader() {
+			return
+		}
+	}
+	s.srv.logger.Info("connect", "remote", s.remote.String(), "listener", s.mode.String())
+	if s.mode == ModeTLS {
+		if !s.proxied && s.rejectProxyBeforeTLS() {
+			return
+		}
+		if err := s.handshake(); err != nil {
+			s.srv.logger.Info("tls handshake failed", "remote_ip", s.remoteIPString(), "err", err)
+			return
+		}
+	}
+	s.br = bufio.NewReaderSize(s.conn, readBufSize)
+	s.bw = bufio.NewWriterSize(&s.out, writeBufSize)
+	s.reply("+OK POP3 server ready")
+	s.loop()
+}
+
+// finish runs when the session ends for any reason, panics included: it
+// releases the mailbox without changes and logs the disconnection.
+func (s *session) finish() {
+	if v := recover(); v != nil {
+		s.srv.logger.Error("panic in session", "remote_ip", s.remoteIPString(), "user", s.authUser,
+			"panic", v, "stack", string(debug.Stack()))
+		if s.bw != nil {
+			s.bw.WriteString("-ERR [SYS/TEMP] internal error\r\n")
+			s.conn.SetWriteDeadline(time.Now().Add(closeDeadline))
+			s.bw.Flush()
+		}
+	}
+	if s.mbox != nil {
+		if err := s.mbox.Close(); err != nil {
+			s.srv.logger.Error("mailbox close failed", "remote_ip", s.remoteIPString(), "user", s.authUser, "err", err)
+		}
+		s.mbox = nil
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(closeDeadline))
+	s.conn.Close()
+	s.raw.Close()
+	s.stop()
+	s.srv.logger.Info("disconnect", "remote_ip", s.remoteIPString(), "user", s.authUser,
+		"bytes_sent", s.out.n, "duration", time.Since(s.start).Round(time.Millisecond))
+	s.srv.remove(s)
+}
+
+// loop reads and answers commands until the session ends.
+func (s *session) loop() {
+	for {
+		if s.srv.closing.Load() {
+			s.goodbye("-ERR [SYS/TEMP] server shutting down")
+			return
+		}
+		line, err := s.readCommand()
+		switch {
+		case err == nil:
+		case errors.Is(err, errLineTooLong):
+			if s.bad("line too long") {
+				continue
+			}
+			s.flush()
+			return
+		case errors.Is(err, errNUL):
+			if s.bad("NUL byte in command") {
+				continue
+			}
+			s.flush()
+			return
+		case errors.Is(err, errProxyHeader):
+			s.srv.logger.Warn("PROXY header from an untrusted address", "remote_ip", s.remoteIPString())
+			s.goodbye("-ERR PROXY header not accepted from this address")
+			return
+		case s.srv.closing.Load():
+			s.goodbye("-ERR [SYS/TEMP] server shutting down")
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.srv.logger.Info("idle timeout", "remote_ip", s.remoteIPString(), "user", s.authUser)
+			s.goodbye("-ERR disconnected for inactivity")
+			return
+		default:
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.srv.logger.Debug("read failed", "remote_ip", s.remoteIPString(), "err", err)
+			}
+			return
+		}
+		if !s.handle(line) {
+			s.flush()
+			return
+		}
+	}
+}
+
+// goodbye sends a last line, bounded in time, before the session ends.
+func (s *session) goodbye(line string) {
+	s.bw.WriteString(line)
+	s.bw.WriteString("\r\n")
+	s.flush()
+}
+
+func (s *session) reply(line string) {
+	s.bw.WriteString(line)
+	s.bw.WriteString("\r\n")
+}
+
+func (s *session) flush() error {
+	return s.bw.Flush()
+}
+
+// bad answers a bad command and counts it; false means the count reached
+// the limit and the connection must be closed.
+func (s *session) bad(text string) bool {
+	s.badCmds++
+	limit := maxBadBeforeLogin
+	if s.state != stateAuth {
+		limit = maxBadAfterLogin
+	}
+	if s.badCmds >= limit {
+		s.reply("-ERR too many bad commands")
+		return false
+	}
+	s.reply("-ERR " + text)
+	return true
+}
+
+// prepareRead flushes the pending responses unless a complete command is
+// already buffered (PIPELINING: answers go out in as few writes as
+// possible, and always before the session waits), then arms the idle
+// deadline.
+func (s *session) prepareRead() error {
+	if n := s.br.Buffered(); n == 0 {
+		if err := s.flush(); err != nil {
+			return err
+		}
+	} else if b, _ := s.br.Peek(n); bytes.IndexByte(b, '\n') < 0 {
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+	var d time.Time
+	if t := s.cfg.IdleTimeout; t > 0 {
+		d = time.Now().Add(t)
+	}
+	s.conn.SetReadDeadline(d)
+	// After arming the deadline: Shutdown sets the flag before it moves
+	// the deadline into the past, so one of the two is seen.
+	if s.srv.closing.Load() {
+		return errShutdown
+	}
+	if s.discarding {
+		for {
+			_, err := s.br.ReadSlice('\n')
+			if err == nil {
+				break
+			}
+			if err != bufio.ErrBufferFull {
+				return err
+			}
+		}
+		s.discarding = false
+	}
+	return nil
+}
+
+// readCommand returns the next command line without its line ending (CRLF,
+// or a bare LF from sloppy clients). Lines longer than maxLineLen get
+// errLineTooLong; the rest of such a line is skipped without buffering it.
+func (s *session) readCommand() (string, error) {
+	if err := s.prepareRead(); err != nil {
+		return "", err
+	}
+	line, err := s.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		s.discarding = true
+		return "", errLineTooLong
+	}
+	if err != nil {
+		return "", err
+	}
+	if s.firstLine {
+		s.firstLine = false
+		if !s.proxied && s.looksLikeProxy(line) {
+			return "", errProxyHeader
+		}
+	}
+	if len(line) > maxLineLen {
+		return "", errLineTooLong
+	}
+	line = trimEOL(line)
+	if bytes.IndexByte(line, 0) >= 0 {
+		return "", errNUL
+	}
+	return string(line), nil
+}
+
+// readAuthLine reads a SASL client response, which may be longer than a
+// command line, up to maxAuthLineLen.
+func (s *session) readAuthLine() (string, error) {
+	if err := s.prepareRead(); err != nil {
+		return "", err
+	}
+	var buf []byte
+	for {
+		chunk, err := s.br.ReadSlice('\n')
+		if len(buf)+len(chunk) > maxAuthLineLen {
+			if err != nil {
+				s.discarding = true
+			}
+			return "", errLineTooLong
+		}
+		if err == nil && buf == nil {
+			buf = chunk
+			break
+		}
+		buf = append(buf, chunk...)
+		if err == nil {
+			break
+		}
+		if err != bufio.ErrBufferFull {
+			return "", err
+		}
+	}
+	line := trimEOL(buf)
+	if bytes.IndexByte(line, 0) >= 0 {
+		return "", errNUL
+	}
+	return string(line), nil
+}
+
+func trimEOL(line []byte) []byte {
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line
+}
+
+// handshake runs the TLS server handshake on s.conn within
+// HandshakeTimeout and switches the session to the TLS connection.
+func (s *session) handshake() error {
+	tc := tls.Server(s.conn, s.cfg.TLSConfig)
+	if t := s.cfg.HandshakeTimeout; t > 0 {
+		s.conn.SetDeadline(time.Now().Add(t))
+	}
+	// As in prepareRead: the deadline just set may have replaced the one
+	// Shutdown set to wake the session.
+	if s.srv.closing.Load() {
+		return errShutdown
+	}
+	err := tc.HandshakeContext(s.ctx)
+	s.conn.SetDeadline(time.Time{})
+	if err != nil {
+		return err
+	}
+	s.conn = tc
+	s.tls = true
+	return nil
+}
+
+// sleep waits d, or less if the server shuts down; false means it did.
+func (s *session) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return !s.srv.closing.Load()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.srv.done:
+		return false
+	case <-s.ctx.Done():
+		return false
+	}
+}

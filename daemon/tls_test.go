@@ -1,0 +1,272 @@
+package daemon_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pop3d/pop3d/daemon"
+)
+
+// testCA is a certificate authority made for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newTestCA(t testing.TB) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "pop3d test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+// issue writes a leaf for 127.0.0.1 and localhost, with serial, to
+// certFile and keyFile.
+func (ca *testCA) issue(t testing.TB, serial int64, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	writeFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+}
+
+// writeFile replaces name atomically, as certbot does.
+func writeFile(t testing.TB, name string, data []byte) {
+	t.Helper()
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (ca *testCA) clientConfig() *tls.Config {
+	return &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"}
+}
+
+// tlsSetup makes a CA, a certificate and a CertReloader over its files.
+func tlsSetup(t testing.TB) (*testCA, *daemon.CertReloader, string, string) {
+	t.Helper()
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.issue(t, 100, certFile, keyFile)
+	r, err := daemon.NewCertReloader(certFile, keyFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, r, certFile, keyFile
+}
+
+func withTLS(r *daemon.CertReloader) func(*daemon.Config) {
+	return func(c *daemon.Config) {
+		c.TLSConfig = &tls.Config{GetCertificate: r.GetCertificate, MinVersion: tls.VersionTLS12}
+	}
+}
+
+var capaAuthSTLS = []string{"+OK capability list follows", "TOP", "USER", "UIDL", "PIPELINING", "RESP-CODES",
+	"AUTH-RESP-CODE", "EXPIRE NEVER", "IMPLEMENTATION pop3d-test", "STLS", "SASL PLAIN", "."}
+
+func TestSTLS(t *testing.T) {
+	ca, r, _, _ := tlsSetup(t)
+	b := aliceBackend()
+	ts := startServer(t, b, daemon.ModePlain, withTLS(r))
+	c := ts.dial(t)
+	run(t, c, []step{one("CAPA", capaAuthSTLS...), one("USER alice", "+OK")})
+	// Commands pipelined after STLS in plain text must be thrown away.
+	c.send("STLS\r\nUSER evil\r\nPASS injected")
+	c.expect("+OK begin TLS negotiation")
+	c.startTLS(ca.clientConfig())
+	run(t, c, []step{
+		one("CAPA", capaAuth...),
+		one("PASS secret", "-ERR send USER first"), // USER from before TLS is forgotten
+		one("STLS", "-ERR TLS already active"),
+		one("USER alice", "+OK"),
+	})
+	c.send("PASS secret")
+	if l := c.line(); !strings.HasPrefix(l, "+OK maildrop has 3 messages") {
+		t.Fatalf("PASS: %q", l)
+	}
+	if info := waitFor(t, b.logins, "login"); !info.TLS {
+		t.Errorf("ConnInfo.TLS false after STLS")
+	}
+	run(t, c, []step{one("CAPA", capaTrans...), one("STLS", "-ERR already logged in")})
+	c.cmd("QUIT", "+OK bye (0 messages deleted)")
+	ts.waitLog(t, "mech=USER tls=true")
+	if strings.Contains(ts.logs.String(), "user=evil") {
+		t.Errorf("injected command was executed")
+	}
+}
+
+func TestImplicitTLS(t *testing.T) {
+	ca, r, _, _ := tlsSetup(t)
+	b := aliceBackend()
+	ts := startServer(t, b, daemon.ModeTLS, withTLS(r))
+	conn, err := tls.Dial("tcp", ts.addr, ca.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := newClient(t, conn)
+	c.expect("+OK POP3 server ready")
+	run(t, c, []step{one("CAPA", capaAuth...), one("STLS", "-ERR TLS already active"), one("USER alice", "+OK")})
+	c.send("PASS secret")
+	if l := c.line(); !strings.HasPrefix(l, "+OK maildrop") {
+		t.Fatalf("PASS: %q", l)
+	}
+	c.cmd("RETR 2", fmt.Sprintf("+OK %d octets", sizeOf(msg2)))
+	if got, want := c.body(), stuff(wire(msg2)); !bytes.Equal(got, want) {
+		t.Errorf("RETR over TLS: %q, want %q", got, want)
+	}
+	c.cmd("QUIT", "+OK bye (0 messages deleted)")
+	ts.waitLog(t, "listener=pop3s")
+}
+
+func TestImplicitTLSNeedsConfig(t *testing.T) {
+	s := daemon.New(newMemBackend(), testConfig(), nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := s.Serve(l, daemon.ModeTLS); err == nil || !strings.Contains(err.Error(), "TLS") {
+		t.Fatalf("Serve(ModeTLS) without TLS config: %v", err)
+	}
+}
+
+func TestTLSHandshakeTimeout(t *testing.T) {
+	_, r, _, _ := tlsSetup(t)
+	ts := startServer(t, newMemBackend(), daemon.ModeTLS, func(c *daemon.Config) {
+		withTLS(r)(c)
+		c.HandshakeTimeout = 200 * time.Millisecond
+	})
+	c := ts.dialNoGreeting(t)
+	c.expectClosed() // a client that never sends a ClientHello
+	ts.waitLog(t, "tls handshake failed")
+}
+
+func TestCertificateSwap(t *testing.T) {
+	ca, r, certFile, keyFile := tlsSetup(t)
+	b := aliceBackend()
+	ts := startServer(t, b, daemon.ModeTLS, withTLS(r))
+	serial := func(conn *tls.Conn) int64 {
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	old, err := tls.Dial("tcp", ts.addr, ca.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	oc := newClient(t, old)
+	oc.expect("+OK POP3 server ready")
+	if s := serial(old); s != 100 {
+		t.Fatalf("first certificate serial %d", s)
+	}
+
+	// A broken pair (key of another certificate) is refused, the old one stays.
+	dir := t.TempDir()
+	ca.issue(t, 300, filepath.Join(dir, "c"), filepath.Join(dir, "k"))
+	other, _ := os.ReadFile(filepath.Join(dir, "k"))
+	ca.issue(t, 200, certFile, keyFile+".new")
+	writeFile(t, keyFile, other)
+	if err := r.Reload(); err == nil {
+		t.Fatal("Reload accepted a mismatched pair")
+	}
+	c2, err := tls.Dial("tcp", ts.addr, ca.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := serial(c2); s != 100 {
+		t.Errorf("after a bad pair: serial %d, want 100", s)
+	}
+	c2.Close()
+
+	// The good pair is picked up by the next handshake without Reload once
+	// a second has passed since the last look.
+	newKey, _ := os.ReadFile(keyFile + ".new")
+	writeFile(t, keyFile, newKey)
+	time.Sleep(1100 * time.Millisecond)
+	c3, err := tls.Dial("tcp", ts.addr, ca.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := serial(c3); s != 200 {
+		t.Errorf("after renewal: serial %d, want 200", s)
+	}
+	c3.Close()
+
+	// The old connection keeps working.
+	oc.cmd("USER alice", "+OK")
+	oc.send("PASS secret")
+	if l := oc.line(); !strings.HasPrefix(l, "+OK maildrop") {
+		t.Fatalf("old connection: %q", l)
+	}
+	oc.cmd("QUIT", "+OK bye (0 messages deleted)")
+}
+
+func TestCertReloaderErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := daemon.NewCertReloader(filepath.Join(dir, "none.pem"), filepath.Join(dir, "none.key"), nil); err == nil {
+		t.Error("NewCertReloader accepted missing files")
+	}
+	bad := filepath.Join(dir, "bad.pem")
+	os.WriteFile(bad, []byte("not a certificate"), 0o600)
+	if _, err := daemon.NewCertReloader(bad, bad, nil); err == nil {
+		t.Error("NewCertReloader accepted garbage")
+	}
+}

@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMaildirOptions: the %d/%n template, create_maildir and mark_read.
+func TestMaildirOptions(t *testing.T) {
+	s := newSite(t)
+	root := filepath.Join(s.dir, "vhosts")
+	tmpl := filepath.Join(root, "%d", "%n")
+	// bob@example.org lives in vhosts/example.org/bob.
+	s.mailRoot = filepath.Join(root, "example.org")
+	bobMsg := s.deliver(t, "bob", "lf", shapes()[0].data, false)
+
+	t.Run("template and mark_read=no", func(t *testing.T) {
+		srv := startServer(t, s, "-maildir", tmpl, "-mark-read=no")
+		p := dial(t, srv.addr)
+		p.login(bob, bobPass)
+		if st := p.ok("STAT"); !strings.HasPrefix(st, "1 ") {
+			t.Fatalf("bob's STAT with template %s = %q", tmpl, st)
+		}
+		p.multi("RETR 1")
+		p.quit()
+		if _, err := os.Stat(bobMsg.path); err != nil {
+			t.Errorf("with mark_read = no, RETR+QUIT moved %s: %v", bobMsg.path, err)
+		}
+	})
+
+	t.Run("create_maildir=yes", func(t *testing.T) {
+		srv := startServer(t, s, "-maildir", tmpl)
+		p := dial(t, srv.addr)
+		p.login(alice, alicePass) // no domain: %d is empty
+		if st := p.ok("STAT"); st != "0 0" {
+			t.Errorf("new Maildir STAT = %q, want \"0 0\"", st)
+		}
+		p.quit()
+		md := filepath.Join(root, "alice")
+		for _, sub := range []string{"tmp", "new", "cur"} {
+			fi, err := os.Stat(filepath.Join(md, sub))
+			if err != nil {
+				t.Errorf("create_maildir: %v", err)
+				continue
+			}
+			if fi.Mode().Perm() != 0o700 {
+				t.Errorf("%s/%s mode %v, want 0700", md, sub, fi.Mode().Perm())
+			}
+		}
+	})
+
+	t.Run("create_maildir=no", func(t *testing.T) {
+		srv := startServer(t, s, "-maildir", filepath.Join(s.dir, "none", "%u"), "-create-maildir=no")
+		p := dial(t, srv.addr)
+		p.ok("USER " + alice)
+		if r := p.cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [SYS/PERM]") {
+			t.Errorf("missing Maildir with create_maildir = no: %q, want -ERR [SYS/PERM] ...", r)
+		}
+		if _, err := os.Stat(filepath.Join(s.dir, "none")); !os.IsNotExist(err) {
+			t.Errorf("create_maildir = no created something: %v", err)
+		}
+	})
+}
+
+// TestAuthPlain: SASL PLAIN (RFC 5034) through the real binary: bare AUTH
+// lists mechanisms, the empty-challenge form, cancel, bad base64, and an
+// authorization identity different from the user.
+func TestAuthPlain(t *testing.T) {
+	s := newSite(t)
+	s.deliverShapes(t, alice)
+	srv := startServer(t, s, "-auth-failure-delay", "10ms", "-max-auth-failures", "10")
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+	p := dial(t, srv.addr)
+	_, mechs := p.multi("AUTH")
+	if !strings.Contains(string(mechs), "PLAIN\r\n") {
+		t.Errorf("bare AUTH listed %q, want PLAIN", mechs)
+	}
+	if r := p.cmd("AUTH PLAIN"); r != "+ " && r != "+" {
+		t.Errorf("AUTH PLAIN without initial response: %q, want an empty challenge", r)
+	}
+	if r := p.cmd("*"); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("cancelled AUTH: %q, want -ERR", r)
+	}
+	if r := p.cmd("AUTH PLAIN !!notbase64"); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("bad base64: %q, want -ERR", r)
+	}
+	if r := p.cmd("AUTH PLAIN " + enc("bob@example.org\x00"+alice+"\x00"+alicePass)); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("authzid bob for authcid alice: %q, want -ERR", r)
+	}
+	if r := p.cmd("AUTH PLAIN"); r != "+ " && r != "+" {
+		t.Fatalf("AUTH PLAIN: %q", r)
+	}
+	p.ok(enc("\x00" + bob + "\x00" + bobPass))
+	if st := p.ok("STAT"); st != "0 0" {
+		t.Errorf("bob's STAT = %q", st)
+	}
+	p.quit()
+}

@@ -1,0 +1,238 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSTLS: CAPA before and after STLS, login over the upgraded connection,
+// STLS refused once TLS is on, and commands pipelined after STLS in plain
+// text thrown away (CVE-2011-0411 class).
+func TestSTLS(t *testing.T) {
+	s := newSite(t)
+	msgs := s.deliverShapes(t, alice)
+	srv := startTLSServer(t, s)
+
+	p := dial(t, srv.addr)
+	before := p.capa()
+	// 127.0.0.1 is loopback: USER and SASL are allowed before TLS too.
+	for _, want := range []string{"STLS", "USER", "SASL PLAIN", "TOP", "UIDL", "PIPELINING", "RESP-CODES", "AUTH-RESP-CODE"} {
+		if !contains(before, want) {
+			t.Errorf("CAPA before STLS = %q, want %q", before, want)
+		}
+	}
+	st := p.starttls(s.tlsConfig())
+	if st.Version < tls.VersionTLS12 {
+		t.Errorf("negotiated TLS version %x", st.Version)
+	}
+	after := p.capa()
+	if contains(after, "STLS") {
+		t.Errorf("CAPA after STLS = %q still offers STLS", after)
+	}
+	for _, want := range []string{"USER", "SASL PLAIN"} {
+		if !contains(after, want) {
+			t.Errorf("CAPA after STLS = %q, want %q", after, want)
+		}
+	}
+	if r := p.cmd("STLS"); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("second STLS: %q, want -ERR", r)
+	}
+	p.login(alice, alicePass)
+	if stat := p.ok("STAT"); !strings.HasPrefix(stat, fmt.Sprintf("%d ", len(msgs))) {
+		t.Errorf("STAT over STLS = %q", stat)
+	}
+	p.quit()
+	if _, ok := srv.waitLog(func(l logLine) bool { return l["msg"] == "login" && l["tls"] == "true" && l["user"] == alice }, 5*time.Second); !ok {
+		t.Error("no login line with tls=true after STLS")
+	}
+
+	// Injection: "USER alice" sent in plain text behind STLS must be
+	// forgotten, so PASS after the handshake is out of sequence.
+	p = dial(t, srv.addr)
+	if _, err := p.conn.Write([]byte("STLS\r\nUSER " + alice + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	p.expectOK("STLS")
+	tc := tls.Client(p.conn, s.tlsConfig())
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		// Also acceptable: the server treats the injected bytes as a broken
+		// handshake and closes. What must not happen is them being run.
+		t.Logf("handshake after injected bytes: %v", err)
+		return
+	}
+	p.conn = tc
+	p.r.Reset(tc)
+	if r := p.cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("PASS after STLS with USER injected before the handshake: %q, want -ERR (the injected USER was executed)", r)
+	}
+}
+
+// TestInsecureAuthPolicy: a client that is not on loopback (its address
+// comes from a PROXY v1 header from a trusted proxy) must not be offered or
+// allowed USER/PASS or AUTH PLAIN before TLS; after STLS it logs in and the
+// log carries the proxied address.
+func TestInsecureAuthPolicy(t *testing.T) {
+	s := newSite(t)
+	s.deliverShapes(t, alice)
+	srv := startTLSServer(t, s, "-proxy-protocol-from", "127.0.0.1/32")
+
+	connect := func() *popConn {
+		c, err := net.DialTimeout("tcp", srv.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(srv.addr)
+		fmt.Fprintf(c, "PROXY TCP4 203.0.113.9 127.0.0.1 40000 %s\r\n", port)
+		p := newPopConn(t, c)
+		p.expectOK("greeting after PROXY header")
+		return p
+	}
+
+	p := connect()
+	caps := p.capa()
+	if contains(caps, "USER") || hasPrefixIn(caps, "SASL") {
+		t.Errorf("CAPA on plain non-loopback = %q, must not offer USER or SASL", caps)
+	}
+	if !contains(caps, "STLS") {
+		t.Errorf("CAPA on plain non-loopback = %q, want STLS", caps)
+	}
+	r := p.cmd("USER " + alice)
+	if strings.HasPrefix(r, "+OK") {
+		r = p.cmd("PASS " + alicePass)
+	}
+	if !strings.HasPrefix(r, "-ERR [AUTH]") || !strings.Contains(strings.ToUpper(r), "TLS") {
+		t.Errorf("USER/PASS on plain non-loopback: %q, want -ERR [AUTH] saying TLS is required", r)
+	}
+	if r := p.cmd("AUTH PLAIN AGFsaWNlAEFsMWNlLXNlY3JldA=="); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("AUTH PLAIN on plain non-loopback: %q, want -ERR", r)
+	}
+	p.starttls(s.tlsConfig())
+	if caps := p.capa(); !contains(caps, "USER") {
+		t.Errorf("CAPA after STLS = %q, want USER", caps)
+	}
+	p.login(alice, alicePass)
+	p.quit()
+	if _, ok := srv.waitLog(func(l logLine) bool {
+		return l["msg"] == "login" && l["remote_ip"] == "203.0.113.9" && l["tls"] == "true"
+	}, 5*time.Second); !ok {
+		t.Error("no login line with remote_ip=203.0.113.9 tls=true")
+	}
+}
+
+func hasPrefixIn(list []string, prefix string) bool {
+	for _, x := range list {
+		if strings.HasPrefix(x, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCertificateReload: a new certificate + SIGHUP is served to new
+// connections while a connection made before keeps working.
+func TestCertificateReload(t *testing.T) {
+	s := newSite(t)
+	msgs := s.deliverShapes(t, alice)
+	srv := startTLSServer(t, s)
+
+	old := dialTLS(t, srv.tlsAdr, s.tlsConfig())
+	if got := peerSerial(t, old); got != s.serial.String() {
+		t.Fatalf("first certificate serial %s, want %s", got, s.serial)
+	}
+	old.login(alice, alicePass)
+
+	serial2 := s.ca.issue(t, s.certFile, s.keyFile)
+	from := len(srv.notify.messages())
+	srv.signal(syscall.SIGHUP)
+	from = srv.notify.waitFor(t, "RELOADING=1", from, 10*time.Second)
+	srv.notify.waitFor(t, "READY=1", from, 10*time.Second)
+
+	fresh := dialTLS(t, srv.tlsAdr, s.tlsConfig())
+	if got := peerSerial(t, fresh); got != serial2.String() {
+		t.Errorf("after swap + SIGHUP a new connection got serial %s, want %s (old %s)", got, serial2, s.serial)
+	}
+	fresh.quit()
+
+	// The old session still works (and holds the mailbox).
+	if st := old.ok("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(msgs))) {
+		t.Errorf("old connection STAT after reload = %q", st)
+	}
+	if got := peerSerial(t, old); got != s.serial.String() {
+		t.Errorf("old connection serial changed to %s", got)
+	}
+	old.quit()
+
+	// STLS uses the new certificate too.
+	p := dial(t, srv.addr)
+	st := p.starttls(s.tlsConfig())
+	if got := st.PeerCertificates[0].SerialNumber.String(); got != serial2.String() {
+		t.Errorf("STLS after reload: serial %s, want %s", got, serial2)
+	}
+}
+
+func peerSerial(t *testing.T, p *popConn) string {
+	t.Helper()
+	tc, ok := p.conn.(*tls.Conn)
+	if !ok {
+		t.Fatal("not a TLS connection")
+	}
+	return tc.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// TestTLSMinVersion: TLS 1.1 is refused by default.
+func TestTLSMinVersion(t *testing.T) {
+	s := newSite(t)
+	srv := startTLSServer(t, s)
+	cfg := s.tlsConfig()
+	cfg.MinVersion = tls.VersionTLS10
+	cfg.MaxVersion = tls.VersionTLS11
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", srv.tlsAdr, cfg)
+	if err == nil {
+		c.Close()
+		t.Fatal("TLS 1.1 handshake succeeded; tls_min_version defaults to 1.2")
+	}
+	if !strings.Contains(err.Error(), "version") {
+		t.Errorf("TLS 1.1 handshake failed, but not over the version: %v", err)
+	}
+	cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+	c, err = tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", srv.tlsAdr, cfg)
+	if err != nil {
+		t.Fatalf("TLS 1.2 handshake: %v", err)
+	}
+	c.Close()
+}
+
+// TestTLSWithoutCertificate: a pop3s listener without a certificate is a
+// startup error with a clear message, not a plain-text listener.
+func TestTLSWithoutCertificate(t *testing.T) {
+	s := newSite(t)
+	port := freePort(t)
+	cmd := exec.Command(binPath, "-config", "/dev/null", "-passwd-file", s.passwd, "-maildir", s.maildirTemplate(),
+		"-listen", "", "-listen-tls", fmt.Sprintf("127.0.0.1:%d", port))
+	cmd.Env = cleanEnv()
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("pop3d with -listen-tls and no certificate kept running:\n%s", out)
+	}
+	if err == nil {
+		t.Fatalf("pop3d with -listen-tls and no certificate exited 0:\n%s", out)
+	}
+	low := strings.ToLower(string(out))
+	if !strings.Contains(low, "cert") {
+		t.Errorf("startup error does not mention the certificate:\n%s", out)
+	}
+}

@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pop3d/pop3d/daemon"
+)
+
+// TestWireForm checks, with a strict client, that every message shape comes
+// out of the real binary as W(file): STAT, LIST and "+OK n octets" agree with
+// the octets received, TOP follows the rules, UIDL is the unique name, and a
+// session without DELE changes nothing on disk.
+func TestWireForm(t *testing.T) {
+	s := newSite(t)
+	msgs := s.deliverShapes(t, alice)
+	before := listMaildir(t, s.maildir(alice))
+	srv := startServer(t, s)
+
+	p := dial(t, srv.addr)
+	p.login(alice, alicePass)
+
+	var total int64
+	for _, m := range msgs {
+		total += int64(len(wire(m.data)))
+	}
+	stat := p.ok("STAT")
+	if want := fmt.Sprintf("%d %d", len(msgs), total); stat != want {
+		t.Errorf("STAT = %q, want %q", stat, want)
+	}
+
+	sizes := p.list()
+	uids := p.uidl()
+	if len(sizes) != len(msgs) || len(uids) != len(msgs) {
+		t.Fatalf("LIST has %d and UIDL %d entries, want %d", len(sizes), len(uids), len(msgs))
+	}
+	for i, m := range msgs {
+		n := i + 1
+		w := wire(m.data)
+		t.Run(m.shape, func(t *testing.T) {
+			if sizes[n] != int64(len(w)) {
+				t.Errorf("LIST %d = %d, want len(W(file)) = %d", n, sizes[n], len(w))
+			}
+			if one := p.ok(fmt.Sprintf("LIST %d", n)); one != fmt.Sprintf("%d %d", n, len(w)) {
+				t.Errorf("LIST %d = %q", n, one)
+			}
+			if uids[n] != m.uniq {
+				t.Errorf("UIDL %d = %q, want the unique name %q", n, uids[n], m.uniq)
+			}
+			if one := p.ok(fmt.Sprintf("UIDL %d", n)); one != fmt.Sprintf("%d %s", n, m.uniq) {
+				t.Errorf("UIDL %d = %q", n, one)
+			}
+			status, body := p.multi(fmt.Sprintf("RETR %d", n))
+			if !bytes.Equal(body, w) {
+				t.Errorf("RETR %d body differs from W(file):\n got %q\nwant %q", n, trunc(body), trunc(w))
+			}
+			if int64(len(body)) != sizes[n] {
+				t.Errorf("RETR %d sent %d octets, LIST said %d", n, len(body), sizes[n])
+			}
+			if f := strings.Fields(status); len(f) < 2 || f[0] != strconv.Itoa(len(w)) || f[1] != "octets" {
+				t.Errorf("RETR %d status %q, want \"%d octets\"", n, status, len(w))
+			}
+			for _, k := range []int{0, 1, 2, 1000000} {
+				_, top := p.multi(fmt.Sprintf("TOP %d %d", n, k))
+				if want := wireTop(m.data, k); !bytes.Equal(top, want) && !(len(m.data) == 0 && len(top) == 0) {
+					t.Errorf("TOP %d %d:\n got %q\nwant %q", n, k, trunc(top), trunc(want))
+				}
+			}
+		})
+	}
+	p.quit()
+
+	// RETR without DELE: nothing deleted; retrieved messages from new/ moved
+	// to cur/ with S (mark_read = yes), unique names unchanged.
+	after := listMaildir(t, s.maildir(alice))
+	if len(after) != len(before) {
+		t.Fatalf("Maildir had %v, now %v", before, after)
+	}
+	for _, m := range msgs {
+		want := "cur/" + m.uniq + ":2,S"
+		found := false
+		for _, a := range after {
+			if a == want {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("after RETR+QUIT, %s is not %s (Maildir: %v)", m.uniq, want, after)
+		}
+	}
+}
+
+// TestErrorsAndDelete checks DELE/RSET/QUIT against the files on disk, and
+// the errors for bad arguments.
+func TestErrorsAndDelete(t *testing.T) {
+	s := newSite(t)
+	msgs := s.deliverShapes(t, alice)
+	srv := startServer(t, s)
+
+	p := dial(t, srv.addr)
+	p.login(alice, alicePass)
+	for _, c := range []string{"RETR 0", "RETR 99", "DELE x", "TOP 1", "LIST -1", "NOSUCH", "STLS"} {
+		if r := p.cmd(c); !strings.HasPrefix(r, "-ERR") {
+			t.Errorf("%s: got %q, want -ERR", c, r)
+		}
+	}
+	p.ok("DELE 1")
+	if r := p.cmd("RETR 1"); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("RETR of a deleted message: got %q, want -ERR", r)
+	}
+	if r := p.cmd("DELE 1"); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("DELE twice: got %q, want -ERR", r)
+	}
+	p.ok("RSET")
+	p.ok("DELE 2")
+	p.ok("DELE 5")
+	if st := p.ok("STAT"); !strings.HasPrefix(st, strconv.Itoa(len(msgs)-2)+" ") {
+		t.Errorf("STAT after 2 DELE = %q", st)
+	}
+	// Nothing is removed before QUIT.
+	for _, i := range []int{1, 4} {
+		if _, err := os.Stat(msgs[i].path); err != nil {
+			t.Errorf("message %d gone before QUIT: %v", i+1, err)
+		}
+	}
+	p.quit()
+	for i, m := range msgs {
+		_, err := os.Stat(m.path)
+		_, errCur := os.Stat(filepath.Join(s.maildir(alice), "cur", m.uniq+":2,S"))
+		present := err == nil || errCur == nil
+		if deleted := i == 1 || i == 4; deleted == present {
+			t.Errorf("message %d (%s): present=%v after DELE 2, DELE 5, QUIT", i+1, m.shape, present)
+		}
+	}
+
+	// A drop without QUIT changes nothing.
+	before := listMaildir(t, s.maildir(alice))
+	p = dial(t, srv.addr)
+	p.login(alice, alicePass)
+	p.ok("DELE 1")
+	p.multi("RETR 2")
+	p.conn.Close()
+	if _, ok := srv.waitLog(func(l logLine) bool { return l["msg"] == "disconnect" && l["user"] == alice }, 5e9); !ok {
+		t.Fatal("no disconnect line after the client dropped")
+	}
+	if after := listMaildir(t, s.maildir(alice)); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Errorf("drop without QUIT changed the Maildir:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// TestPipelining sends every command in one write and checks the answers
+// come back in order.
+func TestPipelining(t *testing.T) {
+	s := newSite(t)
+	msgs := s.deliverShapes(t, alice)
+	srv := startServer(t, s)
+	p := dial(t, srv.addr)
+	if caps := p.capa(); !contains(caps, "PIPELINING") {
+		t.Errorf("CAPA %q lacks PIPELINING", caps)
+	}
+	batch := "USER " + alice + "\r\nPASS " + alicePass + "\r\nSTAT\r\nRETR 1\r\nNOOP\r\nLIST 2\r\nQUIT\r\n"
+	if _, err := p.conn.Write([]byte(batch)); err != nil {
+		t.Fatal(err)
+	}
+	p.expectOK("USER")
+	p.expectOK("PASS")
+	p.expectOK("STAT")
+	p.expectOK("RETR")
+	body, err := readBody(p.r, nil)
+	if err != nil || !bytes.Equal(body, wire(msgs[0].data)) {
+		t.Errorf("pipelined RETR 1: %v, body %q", err, trunc(body))
+	}
+	p.expectOK("NOOP")
+	if r := p.expectOK("LIST 2"); r != fmt.Sprintf("+OK 2 %d", len(wire(msgs[1].data))) {
+		t.Errorf("pipelined LIST 2 = %q", r)
+	}
+	p.expectOK("QUIT")
+	p.expectEOF()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzWriteMessageWire checks daemon.WriteMessage, the engine's RETR
+// encoder, against this package's reading of the wire-form rules: what a
+// strict client un-stuffs is W(data), and n is its length.
+func FuzzWriteMessageWire(f *testing.F) {
+	for _, sh := range shapes() {
+		if len(sh.data) < 4096 {
+			f.Add(sh.data)
+		}
+	}
+	f.Add([]byte("."))
+	f.Add([]byte("\r"))
+	f.Add([]byte("a\r\r\n.\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var buf bytes.Buffer
+		n, err := daemon.WriteMessage(&buf, bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := append([]byte(nil), buf.Bytes()...)
+		br := bufio.NewReader(&buf)
+		body, err := readBody(br, nil)
+		if err != nil {
+			t.Fatalf("WriteMessage(%q) output %q: %v", data, out, err)
+		}
+		if br.Buffered() != 0 || buf.Len() != 0 {
+			t.Fatalf("WriteMessage(%q) wrote %q, bytes after the final .CRLF", data, out)
+		}
+		w := wire(data)
+		if !bytes.Equal(body, w) {
+			t.Fatalf("WriteMessage(%q) un-stuffed = %q, want W = %q", data, body, w)
+		}
+		if n != int64(len(w)) {
+			t.Fatalf("WriteMessage(%q) n = %d, want %d", data, n, len(w))
+		}
+	})
+}

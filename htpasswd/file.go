@@ -1,0 +1,218 @@
+// Package htpasswd authenticates users from password files as admins
+// already have them: Apache htpasswd files, lines of crypt(3) hashes made
+// by mkpasswd or openssl, and Dovecot passwd-files with {SCHEME} prefixes.
+//
+// Supported hashes: bcrypt ($2a$ $2b$ $2y$), $apr1$, MD5-crypt ($1$),
+// SHA-256/512-crypt ($5$ $6$, with rounds=), yescrypt ($y$), Argon2i and
+// Argon2id (PHC strings, Dovecot {ARGON2I}/{ARGON2ID}), and Dovecot's
+// {SHA} {SHA1} {SSHA} {SHA256} {SSHA256} {SHA512} {SSHA512} {PLAIN-MD5}
+// {LDAP-MD5} {SMD5} (base64 or .HEX), {BLF-CRYPT} {SHA512-CRYPT}
+// {SHA256-CRYPT} {MD5-CRYPT} {MD5} {CRYPT}, and {PLAIN}/{CLEARTEXT} (with a
+// warning). DES crypt, $gy$, $7$, {PBKDF2} and other schemes without a
+// maintained Go implementation are refused at load with a warning; a
+// string that is no known hash is never taken as a plain-text password.
+package htpasswd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrBadCredentials is returned by Authenticate for an unknown user, a
+// wrong password, and a user whose line in the file is unusable alike.
+var ErrBadCredentials = errors.New("htpasswd: bad credentials")
+
+// User is an authenticated user.
+type User struct {
+	Name string
+	// Home is the 6th field of a Dovecot passwd-file line (a cleaned
+	// absolute path), "" when there is none. When set it replaces the
+	// maildir template: the Maildir is Home/Maildir if that is a directory,
+	// else Home itself (decided by the caller).
+	Home string
+}
+
+// File is a password file, safe for concurrent use. It re-reads itself when
+// the file changed (size, mtime, ctime, inode checked cheaply at each
+// Authenticate) and on Reload; an unreadable new version keeps the last
+// good copy and logs an error.
+type File struct {
+	path   string
+	logger *slog.Logger
+	sem    chan struct{} // bounds concurrent expensive verifications
+
+	cur atomic.Pointer[loaded]
+
+	mu      sync.Mutex // serialises loading
+	lastErr string     // last load error logged, to log each new one once
+}
+
+// loaded is a table together with the identity of the file it came from.
+type loaded struct {
+	t  *table
+	id fileID
+}
+
+// fileID is what tells a changed file cheaply.
+type fileID struct {
+	dev, ino    uint64
+	size        int64
+	mtime       int64 // ns since the epoch
+	ctime       int64
+	statMissing bool // the platform gave no inode: compare size and mtime only
+}
+
+// Open reads the password file at path. It fails if the file cannot be read
+// now; bad lines are logged as warnings and lock only their user out. A
+// nil logger means slog.Default().
+func Open(path string, logger *slog.Logger) (*File, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	f := &File{
+		path:   path,
+		logger: logger,
+		sem:    make(chan struct{}, runtime.NumCPU()),
+	}
+	if err := f.load(true); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Reload re-reads the file now (for SIGHUP), whether or not it looks
+// changed. On error the last good copy stays in use.
+func (f *File) Reload() error {
+	return f.load(true)
+}
+
+// refresh reloads the file if its identity changed since the last load.
+func (f *File) refresh() {
+	fi, err := os.Stat(f.path)
+	if err == nil {
+		if cur := f.cur.Load(); cur != nil && cur.id == idOf(fi) {
+			return
+		}
+	}
+	// Unreadable or changed: load reports and keeps the last good copy.
+	_ = f.load(false)
+}
+
+// load reads and parses the file. Unless force, it does nothing when the
+// file is unchanged since the last load (another caller may have loaded it
+// while this one waited for the lock).
+func (f *File) load(force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	start := time.Now()
+	t, id, err := f.read(force)
+	if err != nil {
+		if msg := err.Error(); msg != f.lastErr {
+			f.lastErr = msg
+			if f.cur.Load() != nil {
+				f.logger.Error("password file unreadable, keeping the last good copy", "file", f.path, "err", err)
+			}
+		}
+		return err
+	}
+	f.lastErr = ""
+	if t == nil {
+		return nil // unchanged
+	}
+	f.cur.Store(&loaded{t: t, id: id})
+	f.logger.Info("password file loaded", "file", f.path, "users", len(t.users), "duration", time.Since(start).Round(time.Microsecond))
+	return nil
+}
+
+// read returns the parsed file, or a nil table when it is unchanged and
+// not force.
+func (f *File) read(force bool) (*table, fileID, error) {
+	fd, err := os.Open(f.path)
+	if err != nil {
+		return nil, fileID{}, fmt.Errorf("password file: %w", err)
+	}
+	defer fd.Close()
+	// Stat the open file, so that the identity matches the bytes read even
+	// when the file is being replaced right now.
+	fi, err := fd.Stat()
+	if err != nil {
+		return nil, fileID{}, fmt.Errorf("password file %s: %w", f.path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fileID{}, fmt.Errorf("password file %s: not a regular file", f.path)
+	}
+	id := idOf(fi)
+	if cur := f.cur.Load(); !force && cur != nil && cur.id == id {
+		return nil, id, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(min(fi.Size(), 1<<30)) + bytes.MinRead)
+	if _, err := buf.ReadFrom(fd); err != nil {
+		return nil, fileID{}, fmt.Errorf("password file %s: %w", f.path, err)
+	}
+	t := parse(buf.Bytes(), f.path, func(p Problem) {
+		f.logger.Warn("password file", "file", p.File, "line", p.Line, "problem", p.Msg)
+	})
+	return t, id, nil
+}
+
+// Authenticate verifies user/pass. Unknown user and wrong password both give
+// ErrBadCredentials, after comparable work (a dummy hash of the file's most
+// common scheme and cost). Concurrency of expensive verifications is
+// bounded by the number of CPUs; waiting for a slot honours ctx.
+func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error) {
+	f.refresh()
+	t := f.cur.Load().t
+	e, ok := t.users[user]
+	hash, known := e.hash, ok && !e.refused
+	if !known {
+		hash = t.dummy
+	}
+	v, _, err := parseHash(hash)
+	if err != nil {
+		// Cannot happen: the table holds only hashes that parsed.
+		return User{}, fmt.Errorf("htpasswd: stored hash for %q: %w", user, err)
+	}
+	if v.expensive() {
+		select {
+		case f.sem <- struct{}{}:
+		case <-ctx.Done():
+			return User{}, fmt.Errorf("htpasswd: waiting to verify: %w", context.Cause(ctx))
+		}
+		defer func() { <-f.sem }()
+	}
+	match := v.verify([]byte(pass))
+	if !known || !match {
+		reason := "wrong password"
+		switch {
+		case !ok:
+			reason = "unknown user"
+		case e.refused:
+			reason = "unusable password line"
+		}
+		f.logger.Debug("password check failed", "file", f.path, "user", user, "reason", reason)
+		return User{}, ErrBadCredentials
+	}
+	return User{Name: user, Home: e.home}, nil
+}
+
+// Check parses path and returns every problem (bad lines, duplicates,
+// unsupported schemes, plaintext schemes); err only when the file cannot be
+// read. `pop3d -check` prints them.
+func Check(path string) ([]Problem, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("password file: %w", err)
+	}
+	var problems []Problem
+	parse(data, path, func(p Problem) { problems = append(problems, p) })
+	return problems, nil
+}

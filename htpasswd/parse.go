@@ -1,0 +1,176 @@
+package htpasswd
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Problem is one finding about a password file line, "FILE:LINE: message".
+// Line is 1-based; 0 means the finding is about the whole file.
+type Problem struct {
+	File string
+	Line int
+	Msg  string
+}
+
+// String formats p as "FILE:LINE: message", the form editors and grep use.
+func (p Problem) String() string {
+	if p.Line == 0 {
+		return p.File + ": " + p.Msg
+	}
+	return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
+}
+
+// entry is one user of a loaded file.
+type entry struct {
+	hash    string // the password field as written; "" when the line was refused
+	home    string // Dovecot passwd-file home, "" when none
+	line    int    // where the user's first line is
+	refused bool   // the user's first line was bad: the user cannot log in
+}
+
+// table is an immutable parsed copy of a password file.
+type table struct {
+	users map[string]entry
+	// dummy is a hash of the most common scheme and cost in the file,
+	// verified for unknown users so that they take as long as known ones.
+	dummy string
+}
+
+// line is one parsed non-comment line.
+type line struct {
+	user string
+	hash string
+	home string
+}
+
+// parseLine parses one line without its terminating LF. It reports
+// skip=true for blank and comment lines. A returned error describes a bad
+// line; user is set whenever the line names one, so that the caller can
+// lock that user out instead of letting a later line for it win.
+func parseLine(s string) (l line, skip bool, err error) {
+	s = strings.TrimSuffix(s, "\r")
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	if i == len(s) || s[i] == '#' {
+		return line{}, true, nil
+	}
+	user, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return line{}, false, fmt.Errorf("no ':' between user name and password hash")
+	}
+	if user == "" {
+		return line{}, false, fmt.Errorf("empty user name")
+	}
+	if err := checkUserName(user); err != nil {
+		return line{}, false, err
+	}
+	l.user = user
+	// Dovecot passwd-file: user:password:uid:gid:gecos:home:shell:extra
+	hash, rest, dovecot := strings.Cut(rest, ":")
+	l.hash = hash
+	if dovecot {
+		fields := strings.SplitN(rest, ":", 5) // uid gid gecos home shell+extra
+		if len(fields) >= 4 && fields[3] != "" {
+			home := fields[3]
+			if !filepath.IsAbs(home) {
+				return l, false, fmt.Errorf("home %q is not an absolute path", home)
+			}
+			l.home = filepath.Clean(home)
+		}
+	}
+	if hash == "" {
+		return l, false, fmt.Errorf("empty password hash for user %q", user)
+	}
+	for i := 0; i < len(hash); i++ {
+		if c := hash[i]; c < 0x20 || c == 0x7f {
+			return l, false, fmt.Errorf("password field of user %q contains control characters", user)
+		}
+	}
+	return l, false, nil
+}
+
+// checkUserName refuses names that cannot come from a POP3 client or that
+// would corrupt the file.
+func checkUserName(user string) error {
+	for _, r := range user {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Errorf("user name %q contains control characters", user)
+		}
+	}
+	return nil
+}
+
+// parse reads a whole password file. Every problem is passed to report; the
+// table holds the good lines and the users locked out by bad ones.
+func parse(data []byte, file string, report func(Problem)) *table {
+	// One string for the whole file: user names and hashes are slices of
+	// it, so 100k users cost two allocations, not 200k.
+	s := string(data)
+	t := &table{users: make(map[string]entry, bytes.Count(data, []byte{'\n'})+1)}
+	// Cost classes seen and their counts; files hold a handful.
+	type class struct {
+		name  string
+		count int
+	}
+	var classes []class
+	var best int
+	for n := 1; s != ""; n++ {
+		var text string
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			text, s = s[:i], s[i+1:]
+		} else {
+			text, s = s, ""
+		}
+		l, skip, err := parseLine(text)
+		if skip {
+			continue
+		}
+		if l.user != "" {
+			if prev, dup := t.users[l.user]; dup {
+				report(Problem{file, n, fmt.Sprintf("duplicate user %q ignored: line %d wins", l.user, prev.line)})
+				continue
+			}
+		}
+		var v verifier
+		var info hashInfo
+		if err == nil {
+			v, info, err = parseHash(l.hash)
+		}
+		if err != nil {
+			if l.user == "" {
+				report(Problem{file, n, err.Error()})
+			} else {
+				report(Problem{file, n, fmt.Sprintf("user %q cannot log in: %v", l.user, err)})
+				t.users[l.user] = entry{line: n, refused: true}
+			}
+			continue
+		}
+		if info.plaintext {
+			report(Problem{file, n, fmt.Sprintf("user %q has a plain-text password %s; store a hash instead (pop3d passwd)", l.user, info.scheme)})
+		}
+		t.users[l.user] = entry{hash: l.hash, home: l.home, line: n}
+		c, i := v.class(), 0
+		for i < len(classes) && classes[i].name != c {
+			i++
+		}
+		if i == len(classes) {
+			classes = append(classes, class{name: c})
+		}
+		if classes[i].count++; classes[i].count > best {
+			best, t.dummy = classes[i].count, l.hash
+		}
+	}
+	if t.dummy == "" {
+		t.dummy = fallbackDummy
+	}
+	return t
+}
+
+// fallbackDummy is verified for unknown users when the file has no usable
+// hash to imitate: bcrypt at cost 10, what `pop3d passwd` writes.
+const fallbackDummy = "$2y$10$wzWGpOtRw.BmmnMC2.1Pz.kjrocD5ij02P/ky1Ticjr1RmP1JtS.W"

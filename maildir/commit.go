@@ -1,0 +1,189 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Commit is the UPDATE state: it unlinks the messages in deleted, gives the
+// ones in retrieved (and not deleted) the S flag and moves them from new/ to
+// cur/ when Options.MarkRead is set, fsyncs the directories, and releases
+// the mailbox. Indexes are 0-based; out-of-range and repeated ones are
+// ignored.
+//
+// A message renamed by another program during the session is found again by
+// unique name and inode and still deleted; one that vanished is simply gone.
+// Only files with the listed inode are ever unlinked, and renames stay
+// within the Maildir and never replace an existing file, so no message is
+// lost that was not marked. If unlinks fail, the error is a *CommitError
+// counting them, and everything else was still done.
+//
+// Once started, Commit does not stop for ctx: each step is atomic, and
+// finishing the user's QUIT is better than leaving half of it.
+func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done {
+		return errors.New("maildir: mailbox already closed")
+	}
+	m.done = true
+	defer m.lk.release()
+	if err := ctx.Err(); err != nil {
+		if m.dirty {
+			m.saveCache(nil)
+		}
+		return fmt.Errorf("maildir %s: commit: %w", m.dir, err)
+	}
+	fds, err := m.openDirs()
+	if err != nil {
+		n := 0
+		for _, i := range deleted {
+			if m.valid(i) {
+				n++
+			}
+		}
+		if n == 0 {
+			return err
+		}
+		return &CommitError{NotRemoved: n, Err: err}
+	}
+	defer closeDirs(fds)
+
+	var fresh map[string]location // unique name -> current place, built on first need
+	var freshIno map[string]uint64
+	find := func(i int) (location, bool) {
+		if fresh == nil {
+			fresh, freshIno = m.listAll(fds)
+		}
+		u := m.uniq(&m.msgs[i])
+		l, ok := fresh[u]
+		return l, ok && freshIno[u] == m.msgs[i].ino
+	}
+
+	isDel := make([]bool, len(m.msgs))
+	var changed [2]bool
+	notRemoved, removed := 0, 0
+	var firstErr error
+	for _, i := range deleted {
+		if !m.valid(i) || isDel[i] {
+			continue
+		}
+		isDel[i] = true
+		d, n := m.where(i)
+		err := unix.Unlinkat(fds[d], n, 0)
+		if errors.Is(err, unix.ENOENT) {
+			l, ok := find(i)
+			if !ok {
+				m.log.Debug("message to delete already gone", "uid", m.UID(i), "file", n)
+				continue
+			}
+			d, n = l.dir, l.name
+			err = unix.Unlinkat(fds[d], n, 0)
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+		}
+		if err != nil {
+			notRemoved++
+			if firstErr == nil {
+				firstErr = fmt.Errorf("maildir %s: unlink %s/%s: %w", m.dir, subdirs[d], n, err)
+			}
+			m.log.Error("cannot delete message", "uid", m.UID(i), "file", subdirs[d]+"/"+n, "err", err)
+			continue
+		}
+		removed++
+		changed[d] = true
+	}
+
+	if m.opts.MarkRead {
+		for _, i := range retrieved {
+			if !m.valid(i) || isDel[i] {
+				continue
+			}
+			d, n := m.where(i)
+			err := m.markSeen(fds, d, n, &changed)
+			if errors.Is(err, unix.ENOENT) {
+				if l, ok := find(i); ok {
+					err = m.markSeen(fds, l.dir, l.name, &changed)
+				} else {
+					err = nil // gone
+				}
+			}
+			if err != nil {
+				m.log.Warn("cannot mark message seen", "uid", m.UID(i), "file", subdirs[d]+"/"+n, "err", err)
+			}
+		}
+	}
+
+	var syncErr error
+	for d, fd := range fds {
+		if !changed[d] {
+			continue
+		}
+		if err := unix.Fsync(fd); err != nil && syncErr == nil {
+			syncErr = fmt.Errorf("maildir %s: fsync %s/: %w", m.dir, subdirs[d], err)
+		}
+	}
+	if m.dirty || removed > 0 {
+		m.saveCache(isDel)
+	}
+	if notRemoved > 0 {
+		return &CommitError{NotRemoved: notRemoved, Err: firstErr}
+	}
+	return syncErr
+}
+
+// markSeen gives the file d/n the S flag, moving it to cur/.
+func (m *Mailbox) markSeen(fds [2]int, d uint8, n string, changed *[2]bool) error {
+	to, ok := seenName(n, parseName(n))
+	if !ok || (d == inCur && to == n) {
+		return nil
+	}
+	if err := renameNoReplace(fds[d], n, fds[inCur], to); err != nil {
+		return err
+	}
+	changed[d], changed[inCur] = true, true
+	return nil
+}
+
+// renameNoReplace renames without ever replacing an existing file (which
+// would lose that message): renameat2(RENAME_NOREPLACE) where the
+// filesystem has it, else link + unlink (NFS), which fails with EEXIST just
+// the same. If the unlink of the old name fails, the message has two names
+// for a while; the next snapshot sees one inode twice and lists it once.
+func renameNoReplace(oldfd int, oldname string, newfd int, newname string) error {
+	err := unix.Renameat2(oldfd, oldname, newfd, newname, unix.RENAME_NOREPLACE)
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
+		return err
+	}
+	if err := unix.Linkat(oldfd, oldname, newfd, newname, 0); err != nil {
+		return err
+	}
+	return unix.Unlinkat(oldfd, oldname, 0)
+}
+
+// listAll maps every unique name now in new/ and cur/ to its place and inode.
+func (m *Mailbox) listAll(fds [2]int) (map[string]location, map[string]uint64) {
+	locs := make(map[string]location)
+	inos := make(map[string]uint64)
+	for d, fd := range fds {
+		if _, err := unix.Seek(fd, 0, 0); err != nil {
+			continue
+		}
+		var arena strings.Builder
+		err := readDir(fd, &arena, func(ino uint64, _ uint8, off, nlen int) {
+			n := arena.String()[off : off+nlen]
+			u := n[:parseName(n).uniqLen]
+			locs[u] = location{dir: uint8(d), name: n}
+			inos[u] = ino
+		})
+		if err != nil {
+			m.log.Warn("cannot list directory", "dir", subdirs[d], "err", err)
+		}
+	}
+	return locs, inos
+}

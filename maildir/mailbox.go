@@ -1,0 +1,360 @@
+package maildir
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	gomaildir "github.com/emersion/go-maildir"
+	"golang.org/x/sys/unix"
+)
+
+// Options control how a Maildir is opened and updated.
+type Options struct {
+	Create   bool         // create a missing Maildir (tmp/ new/ cur/, 0700); else ErrNotFound
+	MarkRead bool         // UPDATE: S flag + new/ -> cur/ for retrieved, kept messages
+	Logger   *slog.Logger // nil: slog.Default()
+}
+
+// The two directories a snapshot lists, by index.
+const (
+	inNew = 0
+	inCur = 1
+)
+
+var subdirs = [2]string{"new", "cur"}
+
+// sizeSrc says where a message's wire size came from.
+type sizeSrc uint8
+
+const (
+	srcNone     sizeSrc = iota // not known (yet)
+	srcW                       // Dovecot's ,W= in the name
+	srcCache                   // the size cache
+	srcComputed                // read the file in this session
+)
+
+// message is one entry of the snapshot. It is kept small (no strings of its
+// own: the names of all messages share one string) because a snapshot may
+// hold hundreds of thousands.
+type message struct {
+	ts    int64  // delivery time (seconds), the first sort key
+	ino   uint64 // inode, from getdents
+	size  int64  // wire size
+	dsize int64  // on-disk size, when mtime != 0
+	mtime int64  // on-disk mtime in ns, 0 when not known
+	off   uint32 // name is Mailbox.names[off : off+nlen]
+	nlen  uint16
+	ulen  uint16 // unique name is the first ulen bytes of the name
+	uid   int32  // -1: UID from the unique name; else index into Mailbox.derived (duplicates)
+	dir   uint8  // inNew or inCur
+	src   sizeSrc
+	hasTS bool // ts came from the name, not the mtime
+}
+
+// location is where a message renamed by another program was found again.
+type location struct {
+	dir  uint8
+	name string
+}
+
+// Mailbox is one locked Maildir for one POP3 session: the snapshot taken by
+// Open and the means to read and update its messages. Its methods are safe
+// for concurrent use, though a session uses it from one goroutine.
+type Mailbox struct {
+	dir     string
+	opts    Options
+	log     *slog.Logger
+	lk      *lock
+	names   string
+	msgs    []message
+	derived []string
+
+	mu    sync.Mutex
+	moved map[int]location // messages found again under another name
+	corr  map[int]int64    // sizes corrected by CorrectSize
+	dirty bool             // the size cache needs rewriting
+	done  bool             // committed or closed
+}
+
+// Open locks the Maildir at dir for one POP3 session and snapshots new/ and
+// cur/. A missing Maildir is created when opts.Create is set and otherwise
+// gives ErrNotFound; a path that is not a Maildir gives ErrNotMaildir;
+// permission problems satisfy errors.Is(err, fs.ErrPermission); a Maildir
+// held by another session gives ErrLocked.
+func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := prepare(dir, opts.Create); err != nil {
+		return nil, err
+	}
+	lk, err := acquireLock(dir)
+	if err != nil {
+		return nil, err
+	}
+	m := &Mailbox{dir: dir, opts: opts, log: log.With("maildir", dir), lk: lk}
+	if err := m.snapshot(ctx); err != nil {
+		lk.release()
+		return nil, err
+	}
+	return m, nil
+}
+
+// prepare checks that dir is a Maildir, creating it or its missing
+// subdirectories when create is set.
+func prepare(dir string, create bool) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if !create {
+			return fmt.Errorf("maildir %s: %w", dir, ErrNotFound)
+		}
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return fmt.Errorf("maildir %s: create: %w", dir, err)
+		}
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("maildir %s: %w: %w", dir, ErrNotMaildir, err)
+	case err != nil:
+		return fmt.Errorf("maildir %s: %w", dir, err)
+	case !st.IsDir():
+		return fmt.Errorf("maildir %s: %w: not a directory", dir, ErrNotMaildir)
+	}
+	if create {
+		// Creates dir and tmp/ new/ cur/ with mode 0700 as needed.
+		if err := gomaildir.Dir(dir).Init(); err != nil {
+			if errors.Is(err, unix.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("maildir %s: %w: %w", dir, ErrNotMaildir, err)
+			}
+			return fmt.Errorf("maildir %s: create: %w", dir, err)
+		}
+	}
+	// tmp/ is not checked: this package never writes there.
+	for _, sub := range subdirs {
+		st, err := os.Stat(filepath.Join(dir, sub))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("maildir %s: %w: no %s/", dir, ErrNotMaildir, sub)
+		case err != nil:
+			return fmt.Errorf("maildir %s: %w", dir, err)
+		case !st.IsDir():
+			return fmt.Errorf("maildir %s: %w: %s is not a directory", dir, ErrNotMaildir, sub)
+		}
+	}
+	return nil
+}
+
+// openDirs opens new/ and cur/ for the *at system calls.
+func (m *Mailbox) openDirs() ([2]int, error) {
+	fds := [2]int{-1, -1}
+	for d, sub := range subdirs {
+		fd, err := unix.Open(filepath.Join(m.dir, sub), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeDirs(fds)
+			if errors.Is(err, unix.ENOTDIR) {
+				err = fmt.Errorf("%w: %w", ErrNotMaildir, err)
+			}
+			return fds, fmt.Errorf("maildir %s: open %s/: %w", m.dir, sub, err)
+		}
+		fds[d] = fd
+	}
+	return fds, nil
+}
+
+func closeDirs(fds [2]int) {
+	for _, fd := range fds {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+func (m *Mailbox) name(x *message) string        { return m.names[x.off : x.off+uint32(x.nlen)] }
+func (m *Mailbox) uniq(x *message) string        { return m.names[x.off : x.off+uint32(x.ulen)] }
+func (m *Mailbox) valid(i int) bool              { return i >= 0 && i < len(m.msgs) }
+func (m *Mailbox) path(d uint8, n string) string { return filepath.Join(m.dir, subdirs[d], n) }
+
+// where returns the current directory and name of message i. Callers hold
+// m.mu.
+func (m *Mailbox) where(i int) (uint8, string) {
+	if l, ok := m.moved[i]; ok {
+		return l.dir, l.name
+	}
+	x := &m.msgs[i]
+	return x.dir, m.name(x)
+}
+
+// Len is the number of messages in the snapshot.
+func (m *Mailbox) Len() int { return len(m.msgs) }
+
+// Size is the wire size of message i (0 for an index out of range). It is
+// the same for the whole session, even after CorrectSize.
+func (m *Mailbox) Size(i int) int64 {
+	if !m.valid(i) {
+		return 0
+	}
+	return m.msgs[i].size
+}
+
+// UID is the unique-id of message i: its unique name, or an id derived from
+// it when the name is not 1-70 octets of 0x21-0x7E. "" for an index out of
+// range.
+func (m *Mailbox) UID(i int) string {
+	if !m.valid(i) {
+		return ""
+	}
+	x := &m.msgs[i]
+	if x.uid >= 0 {
+		return m.derived[x.uid]
+	}
+	u := m.uniq(x)
+	if uidOK(u) {
+		return u
+	}
+	// Derived on demand: such names are rare, and checking all at login
+	// cost 5% of it.
+	if u == "" {
+		return derivedUID(m.name(x)) // a name starting with ':'
+	}
+	return derivedUID(u)
+}
+
+// Open returns the raw file of message i for streaming. A message whose file
+// was renamed by another program is found again by its unique name; one that
+// vanished gives an error wrapping ErrMessageGone; other failures wrap the
+// cause.
+func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done {
+		return nil, errors.New("maildir: mailbox closed")
+	}
+	if !m.valid(i) {
+		return nil, fmt.Errorf("maildir %s: no message %d", m.dir, i)
+	}
+	d, n := m.where(i)
+	f, err := openMessage(m.path(d, n))
+	if errors.Is(err, fs.ErrNotExist) {
+		if m.relocate(i) {
+			d, n = m.where(i)
+			f, err = openMessage(m.path(d, n))
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("maildir %s: message %s: %w", m.dir, m.UID(i), ErrMessageGone)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("maildir %s: message %s: %w", m.dir, m.UID(i), err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("maildir %s: message %s: %w", m.dir, m.UID(i), err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil, fmt.Errorf("maildir %s: message %s: not a regular file", m.dir, m.UID(i))
+	}
+	x := &m.msgs[i]
+	mt := st.Mtim.Nano()
+	switch {
+	case x.mtime == 0:
+		x.dsize, x.mtime = st.Size, mt
+	case x.dsize != st.Size || x.mtime != mt:
+		// Rewritten in place, against the Maildir rules: the size we
+		// announced may be wrong; the engine counts and calls CorrectSize.
+		m.log.Warn("message changed on disk since its size was computed", "uid", m.UID(i),
+			"file", n, "size", st.Size, "was", x.dsize)
+		x.dsize, x.mtime = st.Size, mt
+		m.dirty = true
+	}
+	return f, nil
+}
+
+// openMessage opens a message file for reading. Symbolic links are not
+// followed: a user able to write into the Maildir must not be able to read
+// other files of the daemon's user through POP3.
+func openMessage(p string) (*os.File, error) {
+	return os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+}
+
+// CorrectSize records that RETR of message i sent octets octets, not
+// Size(i): the cache is fixed for later sessions (a lying ,W= or a file
+// changed in place). This session keeps announcing the old size so that
+// STAT and LIST stay consistent within it.
+func (m *Mailbox) CorrectSize(i int, octets int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.valid(i) || octets < 0 {
+		return
+	}
+	if m.msgs[i].size == octets {
+		if _, ok := m.corr[i]; !ok {
+			return
+		}
+	}
+	m.log.Warn("message size differs from the announced size; cache corrected",
+		"uid", m.UID(i), "announced", m.msgs[i].size, "sent", octets)
+	if m.corr == nil {
+		m.corr = make(map[int]int64)
+	}
+	m.corr[i] = octets
+	m.dirty = true
+}
+
+// Close releases the mailbox without changing any message. The size cache
+// is written if this session learnt new sizes. Close after Commit or Close
+// does nothing.
+func (m *Mailbox) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done {
+		return nil
+	}
+	m.done = true
+	if m.dirty {
+		m.saveCache(nil)
+	}
+	return m.lk.release()
+}
+
+// saveCache writes the size cache for the snapshot minus the deleted
+// messages. Failing is logged only: the cache is an optimisation.
+func (m *Mailbox) saveCache(deleted []bool) {
+	ents := make([]cacheEntry, 0, len(m.msgs))
+	for i := range m.msgs {
+		x := &m.msgs[i]
+		if deleted != nil && deleted[i] {
+			continue
+		}
+		size, corrected := m.corr[i]
+		if !corrected {
+			if x.src != srcCache && x.src != srcComputed {
+				continue
+			}
+			size = x.size
+		}
+		ents = append(ents, cacheEntry{ts: x.ts, ino: x.ino, h: nameHash(m.uniq(x)),
+			dsize: x.dsize, mtime: x.mtime, wsize: size})
+	}
+	// The snapshot is in time order already; only equal times need the
+	// hash order.
+	slices.SortStableFunc(ents, func(a, b cacheEntry) int {
+		if c := cmp.Compare(a.ts, b.ts); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.h, b.h)
+	})
+	if err := writeCache(m.dir, ents); err != nil {
+		m.log.Warn("size cache not saved", "err", err)
+	}
+}

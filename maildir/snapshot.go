@@ -1,0 +1,470 @@
+package maildir
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// snapshot lists new/ and cur/, orders the messages, gives each a unique id
+// and a wire size (from ,W=, the cache, or by reading the file).
+//
+// new/ is listed before cur/: a message moved from new/ to cur/ by another
+// reader while we list is then seen twice (and deduplicated by inode), never
+// missed.
+func (m *Mailbox) snapshot(ctx context.Context) error {
+	fds, err := m.openDirs()
+	if err != nil {
+		return err
+	}
+	defer closeDirs(fds)
+	// A capacity hint from the directories' sizes (on ext4 and XFS about
+	// 40-70 bytes per entry), so that appends rarely copy.
+	var hint int64
+	for _, fd := range fds {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			hint += st.Size
+		}
+	}
+	hint = min(hint, 64<<20)
+	var arena strings.Builder
+	arena.Grow(int(max(hint, 4<<10)))
+	msgs := make([]message, 0, hint/64+16)
+	for d, fd := range fds {
+		err := readDir(fd, &arena, func(ino uint64, typ uint8, off, nlen int) {
+			// The builder was grown ahead: String does not copy.
+			name := arena.String()[off : off+nlen]
+			if typ != unix.DT_REG && typ != unix.DT_UNKNOWN {
+				m.log.Debug("not a regular file, ignored", "file", subdirs[d]+"/"+name)
+				return
+			}
+			ni := parseName(name)
+			x := message{ino: ino, off: uint32(off), nlen: uint16(nlen), ulen: uint16(ni.uniqLen), uid: -1,
+				dir: uint8(d), ts: ni.ts, hasTS: ni.hasTS}
+			if !ni.hasTS || typ == unix.DT_UNKNOWN {
+				// The only stats of a snapshot: names without a delivery
+				// time (ordered by mtime) and filesystems without d_type.
+				var st unix.Stat_t
+				if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+					if !errors.Is(err, unix.ENOENT) {
+						m.log.Warn("cannot stat message, ignored", "file", subdirs[d]+"/"+name, "err", err)
+					}
+					return
+				}
+				if st.Mode&unix.S_IFMT != unix.S_IFREG {
+					return
+				}
+				if !ni.hasTS {
+					x.ts = st.Mtim.Sec
+				}
+				x.dsize, x.mtime = st.Size, st.Mtim.Nano()
+			}
+			if ni.hasW {
+				x.size, x.src = ni.wsize, srcW
+			}
+			msgs = append(msgs, x)
+		})
+		if err != nil {
+			return wrapPath(m.dir, subdirs[d], err)
+		}
+	}
+	m.names = arena.String()
+
+	msgs = m.sortMessages(msgs)
+	msgs = m.dedupe(msgs)
+	m.msgs = msgs
+	m.applyCache()
+
+	// Sizes not from the cache. Dovecot's ,W= counts a message without a
+	// final newline without the CRLF that RETR appends (seen with
+	// dovecot-lda 2.3.19: 22 bytes ending in "no newline" got W=24, the
+	// wire form is 26), so the last byte is checked once and the result
+	// cached like a computed size.
+	var todo []int
+	for i := range m.msgs {
+		if s := m.msgs[i].src; s == srcNone || s == srcW {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) > 0 {
+		if err := m.computeSizes(ctx, fds, todo); err != nil {
+			return err
+		}
+		m.dirty = true
+		// Drop what could not be read: it vanished, or is unreadable and
+		// was logged. It is not touched, and shows in a later session.
+		out := m.msgs[:0]
+		for _, x := range m.msgs {
+			if x.src != srcNone {
+				out = append(out, x)
+			}
+		}
+		clear(m.msgs[len(out):])
+		m.msgs = out
+	}
+	return nil
+}
+
+// sortMessages orders msgs by delivery time, unique name, cur/ before new/,
+// file name. Times and indexes are packed into uint64s, which sort about
+// three times faster than structs with a comparison function; only runs of
+// equal times (rare) then need the full comparison. The messages are then
+// permuted once.
+func (m *Mailbox) sortMessages(msgs []message) []message {
+	const idxBits = 27 // 134M messages
+	full := func(a, b *message) int {
+		if c := cmp.Compare(a.ts, b.ts); c != 0 {
+			return c
+		}
+		if c := strings.Compare(m.uniq(a), m.uniq(b)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.dir, a.dir); c != 0 { // cur/ first
+			return c
+		}
+		return strings.Compare(m.name(a), m.name(b))
+	}
+	keys := make([]uint64, len(msgs))
+	packed := len(msgs) < 1<<idxBits
+	for i := range msgs {
+		ts := msgs[i].ts
+		if ts < 0 || ts >= 1<<(64-idxBits) {
+			packed = false
+			break
+		}
+		keys[i] = uint64(ts)<<idxBits | uint64(i)
+	}
+	mask := uint64(1<<idxBits - 1)
+	if !packed {
+		mask = ^uint64(0)
+	}
+	idx := func(k uint64) int { return int(k & mask) }
+	if packed {
+		slices.Sort(keys)
+		for lo := 0; lo < len(keys); {
+			hi := lo + 1
+			for hi < len(keys) && keys[hi]>>idxBits == keys[lo]>>idxBits {
+				hi++
+			}
+			if hi-lo > 1 {
+				slices.SortFunc(keys[lo:hi], func(a, b uint64) int { return full(&msgs[idx(a)], &msgs[idx(b)]) })
+			}
+			lo = hi
+		}
+	} else {
+		for i := range keys {
+			keys[i] = uint64(i)
+		}
+		slices.SortFunc(keys, func(a, b uint64) int { return full(&msgs[a], &msgs[b]) })
+	}
+	// Apply the permutation in place, cycle by cycle (a second array of
+	// messages would be 5-6 MB of fresh memory at 100k).
+	const done = 1<<64 - 1
+	for i := range keys {
+		if keys[i] == done {
+			continue
+		}
+		tmp := msgs[i]
+		j := i
+		for {
+			k := idx(keys[j])
+			keys[j] = done
+			if k == i {
+				msgs[j] = tmp
+				break
+			}
+			msgs[j] = msgs[k]
+			j = k
+		}
+	}
+	return msgs
+}
+
+// dedupe handles the same unique name listed more than once. The same inode
+// twice is one message seen during a rename by another program: keep one
+// (cur/ sorts first). Different inodes are different messages that share a
+// unique name (a broken delivery): keep both, the later with an id derived
+// from its directory and file name, so that unique ids stay unique.
+func (m *Mailbox) dedupe(msgs []message) []message {
+	out := msgs[:0]
+	// Equal unique names are adjacent unless their time came from mtimes.
+	var byName map[string]int
+	for _, x := range msgs {
+		if len(out) > 0 {
+			p := &out[len(out)-1]
+			if p.ts == x.ts && m.uniq(p) == m.uniq(&x) {
+				if p.ino == x.ino {
+					continue
+				}
+				x.uid = m.addDerived("\x00dup\x00" + subdirs[x.dir] + "/" + m.name(&x))
+			}
+		}
+		if !x.hasTS && x.uid < 0 {
+			if byName == nil {
+				byName = make(map[string]int)
+			}
+			if k, ok := byName[m.uniq(&x)]; ok {
+				if out[k].ino == x.ino {
+					continue
+				}
+				x.uid = m.addDerived("\x00dup\x00" + subdirs[x.dir] + "/" + m.name(&x))
+			} else {
+				byName[m.uniq(&x)] = len(out)
+			}
+		}
+		out = append(out, x)
+	}
+	clear(msgs[len(out):])
+	return out
+}
+
+func (m *Mailbox) addDerived(key string) int32 {
+	m.derived = append(m.derived, derivedUID(key))
+	return int32(len(m.derived) - 1)
+}
+
+// applyCache takes sizes from the cache file by one merge pass over both
+// lists, which are sorted by delivery time; within one second (usually one
+// message) records are matched by name hash and inode. Cache entries
+// override ,W= (they exist for such a name only after its last byte was
+// checked, or a RETR proved ,W= wrong).
+func (m *Mailbox) applyCache() {
+	recs, err := readCache(m.dir)
+	if err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			m.log.Debug("size cache ignored", "err", err)
+		}
+		m.dirty = true
+		return
+	}
+	count := len(recs) / recSize
+	hits, k := 0, 0
+	var big map[[2]uint64]int // for a crowded second, see below
+	for lo := 0; lo < len(m.msgs); {
+		ts := m.msgs[lo].ts
+		hi := lo + 1
+		for hi < len(m.msgs) && m.msgs[hi].ts == ts {
+			hi++
+		}
+		for k < count && recordTS(recs, k) < ts {
+			k++
+		}
+		ke := k
+		for ke < count && recordTS(recs, ke) == ts {
+			ke++
+		}
+		if (hi-lo)*(ke-k) > 64 {
+			// Thousands delivered in one second (an import): a map
+			// keeps this linear.
+			clear(big)
+			if big == nil {
+				big = make(map[[2]uint64]int)
+			}
+			for j := k; j < ke; j++ {
+				e := record(recs, j)
+				big[[2]uint64{e.h, e.ino}] = j
+			}
+		}
+		for i := lo; i < hi; i++ {
+			x := &m.msgs[i]
+			h := nameHash(m.uniq(x))
+			j := -1
+			if (hi-lo)*(ke-k) > 64 {
+				if jj, ok := big[[2]uint64{h, x.ino}]; ok {
+					j = jj
+				}
+			} else {
+				for jj := k; jj < ke; jj++ {
+					if e := record(recs, jj); e.h == h && e.ino == x.ino {
+						j = jj
+						break
+					}
+				}
+			}
+			if j >= 0 {
+				e := record(recs, j)
+				x.size, x.src, x.dsize, x.mtime = e.wsize, srcCache, e.dsize, e.mtime
+				hits++
+			}
+		}
+		k = ke
+		lo = hi
+	}
+	if hits != count {
+		m.dirty = true // prune entries of messages that are gone
+	}
+}
+
+// computeSizes reads the files of the messages at indexes todo with a
+// bounded pool of workers and sets their wire sizes. Messages that cannot be
+// read keep srcNone.
+func (m *Mailbox) computeSizes(ctx context.Context, fds [2]int, todo []int) error {
+	workers := min(max(2*runtime.GOMAXPROCS(0), 4), 16, len(todo))
+	var next int
+	var mu sync.Mutex // guards next
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for {
+				if ctx.Err() != nil {
+					return
+				}
+				mu.Lock()
+				k := next
+				next++
+				mu.Unlock()
+				if k >= len(todo) {
+					return
+				}
+				x := &m.msgs[todo[k]] // each worker writes only its own entries
+				name := m.name(x)
+				var size int64
+				var st unix.Stat_t
+				var err error
+				if x.src == srcW {
+					size, st, err = fileWCheck(fds[x.dir], name, x.size)
+				} else {
+					size, st, err = fileWireSize(fds[x.dir], name, buf)
+				}
+				if err != nil {
+					x.src = srcNone
+					if !errors.Is(err, unix.ENOENT) {
+						m.log.Warn("cannot read message, left out of this session", "file", subdirs[x.dir]+"/"+name, "err", err)
+					}
+					continue
+				}
+				x.size, x.src, x.dsize, x.mtime = size, srcComputed, st.Size, st.Mtim.Nano()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// fileWireSize reads the file name in the directory dirfd and returns its
+// wire size and its stat from the open descriptor.
+func fileWireSize(dirfd int, name string, buf []byte) (int64, unix.Stat_t, error) {
+	var st unix.Stat_t
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, st, err
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, st, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, st, errors.New("not a regular file")
+	}
+	var w wireCounter
+	for {
+		n, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, st, err
+		}
+		if n == 0 {
+			return w.size(), st, nil
+		}
+		w.write(buf[:n])
+	}
+}
+
+// fileWCheck returns the wire size of a file whose name carries Dovecot's
+// ,W=w: w, plus 2 when the file does not end in LF.
+func fileWCheck(dirfd int, name string, w int64) (int64, unix.Stat_t, error) {
+	var st unix.Stat_t
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, st, err
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, st, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, st, errors.New("not a regular file")
+	}
+	if st.Size == 0 {
+		return 0, st, nil
+	}
+	var b [1]byte
+	for {
+		n, err := unix.Pread(fd, b[:], st.Size-1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, st, err
+		}
+		if n == 1 && b[0] != '\n' {
+			w += 2
+		}
+		return w, st, nil
+	}
+}
+
+// relocate finds message i again after its file disappeared under the
+// listed name: another program renamed it (flags, new/ -> cur/). It must
+// have the same unique name and inode. Callers hold m.mu.
+func (m *Mailbox) relocate(i int) bool {
+	fds, err := m.openDirs()
+	if err != nil {
+		return false
+	}
+	defer closeDirs(fds)
+	x := &m.msgs[i]
+	u := m.uniq(x)
+	for d, fd := range fds {
+		var arena strings.Builder
+		found := ""
+		err := readDir(fd, &arena, func(ino uint64, _ uint8, off, nlen int) {
+			if ino == x.ino && found == "" {
+				if n := arena.String()[off : off+nlen]; sameUnique(n, u) {
+					found = n
+				}
+			}
+		})
+		if err == nil && found != "" {
+			if m.moved == nil {
+				m.moved = make(map[int]location)
+			}
+			m.moved[i] = location{dir: uint8(d), name: found}
+			return true
+		}
+	}
+	return false
+}
+
+// sameUnique reports whether file name n has the unique name u.
+func sameUnique(n, u string) bool {
+	return strings.HasPrefix(n, u) && (len(n) == len(u) || n[len(u)] == ':')
+}
+
+// wrapPath adds the Maildir and subdirectory to err, keeping it matchable.
+func wrapPath(dir, sub string, err error) error {
+	return &pathError{dir: dir, sub: sub, err: err}
+}
+
+type pathError struct {
+	dir, sub string
+	err      error
+}
+
+func (e *pathError) Error() string { return "maildir " + e.dir + ": " + e.sub + "/: " + e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
