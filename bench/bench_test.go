@@ -197,3 +197,31 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("table lacks retr-all:\n%s", table)
 	}
 }
+
+func TestCheckList(t *testing.T) {
+	m := []mailgen.Message{{Unique: "a", WireSize: 10}, {Unique: "b", WireSize: 20}}
+	tests := []struct {
+		name  string
+		sizes []int64
+		ids   []string
+		ok    bool
+	}{
+		{"exact", []int64{0, 10, 20}, []string{"", "a", "b"}, true},
+		{"other order", []int64{0, 20, 10}, []string{"", "b", "a"}, true},
+		{"wrong size", []int64{0, 10, 21}, []string{"", "a", "b"}, false},
+		{"unknown uid", []int64{0, 10, 20}, []string{"", "a", "c"}, false},
+		{"duplicate uid", []int64{0, 10, 10}, []string{"", "a", "a"}, false},
+		{"missing message", []int64{0, 10}, []string{"", "a"}, false},
+	}
+	for _, tt := range tests {
+		if err := checkList(m, tt.sizes, tt.ids); (err == nil) != tt.ok {
+			t.Errorf("%s: checkList = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+	if err := checkStat(m, 2, 30); err != nil {
+		t.Errorf("checkStat exact: %v", err)
+	}
+	if err := checkStat(m, 2, 31); err == nil {
+		t.Error("checkStat accepted a wrong octet total")
+	}
+}

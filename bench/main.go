@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -54,8 +55,8 @@ type config struct {
 func fullConfig() config {
 	return config{
 		seed: 42, workers: 2,
-		sizes: []int{1000, 10000, 100000}, firstRounds: []int{5, 3, 3},
-		repeatRounds: []int{31, 15, 9}, listRounds: []int{15, 9, 5},
+		sizes: []int{1000, 10000, 100000}, firstRounds: []int{5, 3, 2},
+		repeatRounds: []int{21, 11, 7}, listRounds: []int{11, 7, 5},
 		retrMB: 200, retrRounds: 5,
 		concUsers: 200, concMsgs: 20, concClients: []int{50, 200}, concDur: 4 * time.Second, concRounds: 2,
 		idleConns: 1000, idleMsgs: 3,
@@ -70,7 +71,7 @@ func quickConfig() config {
 		sizes: []int{1000, 10000}, firstRounds: []int{3, 1}, repeatRounds: []int{9, 5}, listRounds: []int{5, 3},
 		retrMB: 40, retrRounds: 2,
 		concUsers: 200, concMsgs: 20, concClients: []int{50, 200}, concDur: time.Second, concRounds: 1,
-		idleConns: 200, idleMsgs: 3,
+		idleConns: 100, idleMsgs: 3,
 		dele: 2000, deleRounds: 2,
 		bcryptUsers: 16, bcryptDur: time.Second,
 	}
@@ -214,7 +215,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		return errors.New("nothing to measure: give -pop3d and/or Dovecot")
 	}
 	if b.dovecotBin != "" && os.Geteuid() != 0 {
-		return errors.New("Dovecot needs root here (it runs mail processes as the Maildir owner): run as root or with -dovecot none")
+		return errors.New("dovecot needs root here (it runs mail processes as the Maildir owner): run as root or with -dovecot none")
 	}
 	if b.data, err = openDataset(b.cfg.cacheDir, b.cfg.seed, b.progress); err != nil {
 		return err
@@ -299,8 +300,17 @@ func (b *bench) run(ctx context.Context) (err error) {
 		b.progress("%s listening on %s", s.name, s.addr)
 	}
 	if len(b.servers) > 1 {
-		b.notes = append(b.notes, "A B A B interleaving: every round runs pop3d then Dovecot; one unmeasured warm-up round first.")
+		b.notes = append(b.notes, "A B A B interleaving: every round runs pop3d then Dovecot; one unmeasured warm-up round first (none for first logins: each round is a fresh hard-linked copy of the Maildir, no index or size cache).")
 	}
+	b.notes = append(b.notes, "Passwords: {SHA} (htpasswd -s) for every user on both servers; the bcrypt rows use $2y$ cost 10 (htpasswd -B). Mailboxes: half the names Postfix-style (no size), half Dovecot-style with ,S= and ,W=; 5% in new/.")
+	if b.dovecotBin != "" {
+		v, _ := exec.Command(b.dovecotBin, "--version").Output()
+		b.notes = append(b.notes, "Dovecot "+strings.TrimSpace(string(v))+": service_count = 0 and process_min_avail = 2 for pop3-login and pop3 (long-lived, pre-forked, reused processes), process/client limits raised, pop3_uidl_format = %f (the Maildir base name, as pop3d), auth cache off (default, as pop3d), pop3_no_flag_updates = no (default: RETR+QUIT marks seen, as pop3d's mark_read = yes), pop3_lock_session = no (default; pop3d always locks), mail_fsync = optimized (default).")
+	}
+	load0 := loadAvg()
+	defer func() {
+		b.notes = append(b.notes, fmt.Sprintf("Machine: %d CPUs; load average %s at start, %s at end (other work on the machine inflates every figure; compare ratios).", runtime.NumCPU(), load0, loadAvg()))
+	}()
 
 	steps := []struct {
 		name string
@@ -335,6 +345,18 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	b.progress("done in %s", time.Since(b.start).Round(time.Second))
 	return nil
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func raiseFileLimit() {

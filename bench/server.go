@@ -25,9 +25,6 @@ type server struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
 	log  string        // file holding the server's log output
-	// cacheFiles are the names, in a Maildir, of the files the server keeps
-	// about it (index, size cache); removed for a "first login".
-	cacheFiles []string
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -110,26 +107,6 @@ func (s *server) logTail() string {
 // all its descendants.
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
-// clearCache removes what the server remembers about user's Maildir, so that
-// the next login is a first login.
-func (s *server) clearCache(user string) error {
-	dir := filepath.Join(s.root, user)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		for _, pat := range s.cacheFiles {
-			if ok, _ := filepath.Match(pat, e.Name()); ok {
-				if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
-}
-
 func newPop3d(bin, root, passwd, logDir string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
@@ -141,7 +118,7 @@ func newPop3d(bin, root, passwd, logDir string) (*server, error) {
 		"-max-connections", "0", "-max-connections-per-ip", "0",
 		"-auth-failure-delay", "2s", "-log-level", "warn")
 	return &server{name: "pop3d", addr: addr, root: root, cmd: cmd,
-		log: filepath.Join(logDir, "pop3d.log"), cacheFiles: []string{"pop3d-cache*"}}, nil
+		log: filepath.Join(logDir, "pop3d.log")}, nil
 }
 
 // dovecotConf is Dovecot tuned for speed as the issue asks: long-lived login
@@ -225,8 +202,7 @@ func newDovecot(bin, base, root, passwd string, uid, gid int) (*server, error) {
 	}
 	cmd := exec.Command(bin, "-F", "-c", conf)
 	return &server{name: "Dovecot", addr: "127.0.0.1:" + strconv.Itoa(port), root: root, cmd: cmd,
-		log:        filepath.Join(base, "dovecot.log"),
-		cacheFiles: []string{"dovecot*"}}, nil
+		log: filepath.Join(base, "dovecot.log")}, nil
 }
 
 // treePIDs returns pid and all its descendants.

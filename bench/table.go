@@ -105,7 +105,7 @@ func (r row) verdict(p, d int) (target, met string) {
 		}
 	}
 	if r.cat > 0 {
-		targets = append(targets, ">= 0.8x cat")
+		targets = append(targets, ">= 0.8x limit")
 		if math.IsNaN(r.vals[p]) {
 			known = false
 		} else if r.vals[p] < 0.8*r.cat {
@@ -157,10 +157,10 @@ func (b *bench) table() string {
 		}
 		if p >= 0 && d >= 0 {
 			ratio, sp := "", ""
-			if !math.IsNaN(r.vals[p]) && !math.IsNaN(r.vals[d]) && r.vals[d] != 0 && !strings.Contains(r.name, "cat") {
+			if !math.IsNaN(r.vals[p]) && !math.IsNaN(r.vals[d]) && r.vals[d] != 0 && !strings.Contains(r.name, "limit") {
 				ratio = fmt.Sprintf("%.2f", r.vals[p]/r.vals[d])
 			}
-			if v := r.speedup(p, d); !math.IsNaN(v) && !strings.Contains(r.name, "cat") {
+			if v := r.speedup(p, d); !math.IsNaN(v) && !strings.Contains(r.name, "limit") {
 				sp = fmt.Sprintf("%.2fx", v)
 			}
 			cells = append(cells, ratio, sp)
@@ -174,7 +174,7 @@ func (b *bench) table() string {
 		if r.cat > 0 {
 			for i, s := range b.servers {
 				if !math.IsNaN(r.vals[i]) {
-					fmt.Fprintf(&sb, "\nretr-all %s: %.0f%% of the cat limit (%.0f MB/s).", s.name, 100*r.vals[i]/r.cat, r.cat)
+					fmt.Fprintf(&sb, "\nretr-all %s: %.0f%% of the copy limit (%.0f MB/s, the faster of the two limits).", s.name, 100*r.vals[i]/r.cat, r.cat)
 				}
 			}
 			sb.WriteString("\n")

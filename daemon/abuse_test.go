@@ -181,6 +181,21 @@ func TestPanicsAreContained(t *testing.T) {
 	ts.login(t, "alice", "secret")
 }
 
+func TestPanicInMailboxClose(t *testing.T) {
+	b := aliceBackend()
+	b.closePanic = true
+	ts := startServer(t, b, daemon.ModePlain, nil)
+	c := ts.login(t, "alice", "secret")
+	c.conn.Close()
+	waitFor(t, b.closes, "Close")
+	ts.waitLog(t, "panic in Mailbox.Close: close exploded")
+	b.mu.Lock()
+	b.closePanic = false
+	b.mu.Unlock()
+	c = ts.login(t, "alice", "secret") // the server is still there
+	c.cmd("QUIT", "+OK bye (0 messages deleted)")
+}
+
 func TestMessageErrors(t *testing.T) {
 	b := newMemBackend()
 	b.addUser("u", "p",

@@ -89,7 +89,9 @@ func (s *session) cmdAuth(rest string) bool {
 		return s.bad("too many arguments")
 	}
 	if upperASCII(args[0]) != "PLAIN" {
-		return s.bad("unsupported SASL mechanism")
+		// Not counted as a bad command: clients may probe mechanisms.
+		s.reply("-ERR unsupported SASL mechanism")
+		return true
 	}
 	if !s.authAllowed() {
 		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", "PLAIN", "reason", "TLS required")
@@ -149,6 +151,11 @@ func (s *session) login(user, pass, mech string) bool {
 	if err == nil && mb == nil {
 		err = errors.New("backend returned no mailbox")
 	}
+	if err != nil && mb != nil {
+		// A backend that failed but opened the mailbox anyway must not
+		// keep it locked.
+		mb.Close()
+	}
 	if err != nil {
 		return s.loginFailed(user, mech, err)
 	}
@@ -177,16 +184,19 @@ func (s *session) loginFailed(user, mech string, err error) bool {
 		s.srv.logger.Warn("login failed", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
 			"reason", "bad credentials")
 		return s.authFailed("-ERR [AUTH] authentication failed")
+	// Only bad credentials are logged as "login failed": that line is what
+	// fail2ban counts, and a mailbox locked by the user's other client or
+	// a server fault must not get anyone banned.
+	case errors.As(err, &e) && e.Code == CodeInUse:
+		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
+			"reason", "mailbox in use")
+		s.reply(errLine(e))
 	case errors.As(err, &e):
-		reason := e.Text
-		if e.Code == CodeInUse {
-			reason = "mailbox in use"
-		}
-		s.srv.logger.Warn("login failed", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
-			"reason", reason, "err", err)
+		s.srv.logger.Error("login error", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
+			"reason", e.Text, "err", err)
 		s.reply(errLine(e))
 	default:
-		s.srv.logger.Error("login failed", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
+		s.srv.logger.Error("login error", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
 			"reason", "internal error", "err", err)
 		s.reply("-ERR [SYS/TEMP] internal error")
 	}

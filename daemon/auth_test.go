@@ -39,6 +39,13 @@ func TestAuthPlain(t *testing.T) {
 		{"unknown user", []step{one("AUTH PLAIN "+b64("\x00nobody\x00wrong"), "-ERR [AUTH] authentication failed")}},
 		{"in use", []step{one("AUTH PLAIN "+b64("\x00carol\x00pw"), "-ERR [IN-USE] mailbox locked by another session")}},
 		{"too many arguments", []step{one("AUTH PLAIN a b", "-ERR too many arguments")}},
+		{"probing mechanisms is not a bad command", []step{
+			one("AUTH LOGIN", "-ERR unsupported SASL mechanism"),
+			one("AUTH NTLM", "-ERR unsupported SASL mechanism"),
+			one("AUTH CRAM-MD5", "-ERR unsupported SASL mechanism"),
+			one("AUTH GSSAPI", "-ERR unsupported SASL mechanism"),
+			one("AUTH PLAIN "+b64("\x00alice\x00secret"), ok),
+		}},
 		{"continuation too long", []step{
 			one("AUTH PLAIN", "+ "),
 			one(strings.Repeat("A", 9000), "-ERR SASL response too long"),

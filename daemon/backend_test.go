@@ -38,6 +38,7 @@ type memBackend struct {
 	boxes      map[string][]memMessage // user -> messages
 	loginErr   map[string]error        // user -> error Login returns
 	loginPanic bool
+	closePanic bool // Mailbox.Close panics
 	inUse      map[string]bool
 	commitErr  error
 	commitWait chan struct{} // when set, Commit blocks until it is closed
@@ -150,6 +151,12 @@ func (m *memMailbox) Commit(ctx context.Context, deleted, retrieved []int) error
 
 func (m *memMailbox) Close() error {
 	m.b.closes <- m.user
+	m.b.mu.Lock()
+	p := m.b.closePanic
+	m.b.mu.Unlock()
+	if p {
+		panic("close exploded")
+	}
 	return nil
 }
 

@@ -82,7 +82,7 @@ func testConfig() daemon.Config {
 
 // startServer serves b on 127.0.0.1:0 in mode with the config testConfig
 // gives after edit. The server shuts down when the test ends.
-func startServer(t *testing.T, b *memBackend, mode daemon.Mode, edit func(*daemon.Config)) *testServer {
+func startServer(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*daemon.Config)) *testServer {
 	t.Helper()
 	cfg := testConfig()
 	if edit != nil {

@@ -246,3 +246,56 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.w.Write(p)
 }
+
+// shortWriter accepts limit bytes, then fails.
+type shortWriter struct {
+	bytes.Buffer
+	limit int
+}
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	if w.Len()+len(p) > w.limit {
+		return 0, io.ErrClosedPipe
+	}
+	return w.Buffer.Write(p)
+}
+
+func TestOutWriter(t *testing.T) {
+	pieces := []string{"+OK\r\n", strings.Repeat("a", 3000), strings.Repeat("b", 5000), "x", strings.Repeat("c", 70000), "end\r\n"}
+	var want strings.Builder
+	var dst bytes.Buffer
+	o := &outWriter{w: &dst}
+	for i, p := range pieces {
+		want.WriteString(p)
+		var n int
+		var err error
+		if i%2 == 0 {
+			n, err = o.WriteString(p)
+		} else {
+			n, err = o.Write([]byte(p))
+		}
+		if n != len(p) || err != nil {
+			t.Fatalf("piece %d: %d, %v", i, n, err)
+		}
+	}
+	if err := o.Flush(); err != nil || o.buf != nil {
+		t.Fatalf("Flush: %v, buffer kept: %v", err, o.buf != nil)
+	}
+	if dst.String() != want.String() {
+		t.Fatalf("output differs: %d bytes, want %d", dst.Len(), want.Len())
+	}
+
+	sw := &shortWriter{limit: 100}
+	o = &outWriter{w: sw}
+	o.WriteString(strings.Repeat("z", 5000))
+	if _, err := o.WriteString("more"); err == nil {
+		t.Fatal("no error after the writer failed")
+	}
+	if err := o.Flush(); err == nil {
+		t.Fatal("Flush: no sticky error")
+	}
+	o.Reset(&dst)
+	if _, err := o.WriteString("ok"); err != nil || o.Flush() != nil {
+		t.Fatal("error survived Reset")
+	}
+}

@@ -89,17 +89,19 @@ func (s *session) looksLikeProxy(line []byte) bool {
 
 // rejectProxyBeforeTLS reads the first bytes of an untrusted implicit-TLS
 // connection and, if they are a PROXY header rather than a TLS record,
-// answers -ERR in plain text. The bytes read stay in front of the
-// connection for the handshake.
+// answers -ERR in plain text; true means the connection is to be closed.
+// The bytes read stay in front of the connection for the handshake.
 func (s *session) rejectProxyBeforeTLS() bool {
 	if t := s.cfg.HandshakeTimeout; t > 0 {
 		s.raw.SetReadDeadline(time.Now().Add(t))
 	}
 	var buf [16]byte
-	n, _ := s.raw.Read(buf[:])
+	n, err := s.raw.Read(buf[:])
 	s.raw.SetReadDeadline(time.Time{})
 	if n == 0 {
-		return false // the handshake will report what went wrong
+		// Nothing came within the handshake timeout, or the client left.
+		s.srv.logger.Info("tls handshake failed", "remote_ip", s.remoteIPString(), "err", err)
+		return true
 	}
 	b := buf[:n]
 	s.conn = &prefixConn{Conn: s.conn, pending: bytes.Clone(b)}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -14,8 +15,9 @@ import (
 	"time"
 )
 
-// Buffer sizes: small, since an idle connection keeps both. Messages are
-// sent through pooled buffers (see message.go).
+// Buffer sizes: small. An idle connection keeps only the read buffer;
+// the write buffer is pooled (writer.go), and messages are sent through
+// pooled buffers too (message.go).
 const (
 	readBufSize  = 1024
 	writeBufSize = 4096
@@ -60,7 +62,7 @@ type session struct {
 	start     time.Time
 
 	br         *bufio.Reader
-	bw         *bufio.Writer
+	bw         *outWriter
 	out        connWriter
 	discarding bool // the rest of an over-long line is still to be skipped
 	firstLine  bool // no command line read yet
@@ -99,12 +101,17 @@ func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *
 // connWriter is what the session's bufio.Writer writes to: it counts the
 // octets sent and gives every write its deadline.
 type connWriter struct {
-	s *session
-	n int64
+	s     *session
+	n     int64
+	short bool // last words: closeDeadline applies if shorter
 }
 
 func (w *connWriter) Write(p []byte) (int, error) {
-	if t := w.s.cfg.WriteTimeout; t > 0 {
+	t := w.s.cfg.WriteTimeout
+	if w.short && (t == 0 || t > closeDeadline) {
+		t = closeDeadline
+	}
+	if t > 0 {
 		w.s.conn.SetWriteDeadline(time.Now().Add(t))
 	}
 	n, err := w.s.conn.Write(p)
@@ -152,7 +159,7 @@ func (s *session) serve() {
 		}
 	}
 	s.br = bufio.NewReaderSize(s.conn, readBufSize)
-	s.bw = bufio.NewWriterSize(&s.out, writeBufSize)
+	s.bw = &outWriter{w: &s.out}
 	s.reply("+OK POP3 server ready")
 	s.loop()
 }
@@ -160,17 +167,20 @@ func (s *session) serve() {
 // finish runs when the session ends for any reason, panics included: it
 // releases the mailbox without changes and logs the disconnection.
 func (s *session) finish() {
+	defer func() {
+		if s.bw != nil {
+			s.bw.release()
+		}
+	}()
 	if v := recover(); v != nil {
 		s.srv.logger.Error("panic in session", "remote_ip", s.remoteIPString(), "user", s.authUser,
 			"panic", v, "stack", string(debug.Stack()))
 		if s.bw != nil {
-			s.bw.WriteString("-ERR [SYS/TEMP] internal error\r\n")
-			s.conn.SetWriteDeadline(time.Now().Add(closeDeadline))
-			s.bw.Flush()
+			s.goodbye("-ERR [SYS/TEMP] internal error")
 		}
 	}
 	if s.mbox != nil {
-		if err := s.mbox.Close(); err != nil {
+		if err := s.closeMailbox(); err != nil {
 			s.srv.logger.Error("mailbox close failed", "remote_ip", s.remoteIPString(), "user", s.authUser, "err", err)
 		}
 		s.mbox = nil
@@ -182,6 +192,17 @@ func (s *session) finish() {
 	s.srv.logger.Info("disconnect", "remote_ip", s.remoteIPString(), "user", s.authUser,
 		"bytes_sent", s.out.n, "duration", time.Since(s.start).Round(time.Millisecond))
 	s.srv.remove(s)
+}
+
+// closeMailbox is Mailbox.Close with its own recover: finish runs after the
+// session's recover, so a panic here would take the whole server down.
+func (s *session) closeMailbox() (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic in Mailbox.Close: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return s.mbox.Close()
 }
 
 // loop reads and answers commands until the session ends.
@@ -230,8 +251,10 @@ func (s *session) loop() {
 	}
 }
 
-// goodbye sends a last line, bounded in time, before the session ends.
+// goodbye sends a last line, within closeDeadline, before the session
+// ends.
 func (s *session) goodbye(line string) {
+	s.out.short = true
 	s.bw.WriteString(line)
 	s.bw.WriteString("\r\n")
 	s.flush()

@@ -95,6 +95,17 @@ func TestLogLines(t *testing.T) {
 	c.cmd("USER mallory", "+OK")
 	c.cmd("PASS guess", "-ERR [AUTH] authentication failed")
 	ts.waitLog(t, `level=WARN msg="login failed" remote_ip=127.0.0.1 user=mallory mech=USER reason="bad credentials"`)
+
+	// Only bad credentials count as "login failed" (fail2ban's line).
+	c.cmd("USER carol", "+OK")
+	c.cmd("PASS pw", "-ERR [IN-USE] mailbox locked by another session")
+	c.cmd("USER dave", "+OK")
+	c.cmd("PASS pw", "-ERR [SYS/TEMP] internal error")
+	ts.waitLog(t, `level=INFO msg="login refused" remote_ip=127.0.0.1 user=carol mech=USER reason="mailbox in use"`)
+	ts.waitLog(t, `level=ERROR msg="login error" remote_ip=127.0.0.1 user=dave mech=USER reason="internal error" err="disk on fire"`)
+	if n := strings.Count(ts.logs.String(), `msg="login failed"`); n != 1 {
+		t.Errorf("%d login failed lines, want 1", n)
+	}
 }
 
 // idleConnMemory opens n logged-in connections that then sit idle and

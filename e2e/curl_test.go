@@ -33,6 +33,7 @@ func curl(t *testing.T, args ...string) []byte {
 // TestCurl: LIST, RETR of every shape, UIDL and TOP over plain POP3 (curl
 // authenticates with SASL PLAIN or USER/PASS, whichever CAPA offers).
 func TestCurl(t *testing.T) {
+	t.Parallel()
 	requireTool(t, "curl")
 	s := newSite(t)
 	msgs := s.deliverShapes(t, alice)
@@ -42,6 +43,7 @@ func TestCurl(t *testing.T) {
 
 // TestCurlTLS: pop3s:// with --cacert, and pop3:// with --ssl-reqd (STLS).
 func TestCurlTLS(t *testing.T) {
+	t.Parallel()
 	requireTool(t, "curl")
 	s := newSite(t)
 	msgs := s.deliverShapes(t, alice)

@@ -46,6 +46,7 @@ func fail2banRegex(t *testing.T, logFile string) (matched, total int, ips []stri
 // shipped filter match exactly the failed logins, in a log file (time=...)
 // and in the form fail2ban's systemd backend builds from the journal.
 func TestFail2banFilter(t *testing.T) {
+	t.Parallel()
 	requireTool(t, "fail2ban-regex")
 	s := newSite(t)
 	s.deliverShapes(t, alice)
@@ -122,6 +123,7 @@ func TestFail2banFilter(t *testing.T) {
 // quotes them and the filter takes the address only from remote_ip right
 // after the message, so no crafted name yields another address.
 func TestFail2banFilterInjection(t *testing.T) {
+	t.Parallel()
 	requireTool(t, "fail2ban-regex")
 	log := `time=2026-11-22T04:05:06.123Z level=WARN msg="login failed" remote_ip=192.0.2.7 user="x remote_ip=10.9.9.9" mech=USER reason="authentication failed"
 time=2026-11-22T04:05:07.123+01:00 level=WARN msg="login failed" remote_ip=2001:db8::1 user=bob mech=PLAIN reason="authentication failed"
@@ -142,6 +144,7 @@ time=2026-11-22T04:05:09.123Z level=INFO msg=disconnect remote_ip=192.0.2.8 user
 // TestFail2banJail: the example jail, enabled, loads with the filter in a
 // copy of Debian's fail2ban configuration.
 func TestFail2banJail(t *testing.T) {
+	t.Parallel()
 	requireTool(t, "fail2ban-regex")
 	if _, err := exec.LookPath("fail2ban-client"); err != nil {
 		t.Skip("fail2ban-client missing")

@@ -129,6 +129,7 @@ func fetchmailGot(msgs [][]byte) [][]byte {
 // TestFetchmail: --keep fetches all and leaves them; with UIDL a second run
 // fetches only new mail; a run without --keep deletes from disk.
 func TestFetchmail(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	msgs := s.deliverShapes(t, alice)
 	srv := startServer(t, s)
@@ -172,6 +173,7 @@ func TestFetchmail(t *testing.T) {
 // certificate against the test CA (fetchmail matches DNS names only, not IP
 // addresses, hence sslcommonname).
 func TestFetchmailTLS(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	msgs := s.deliverShapes(t, alice)
 	srv := startTLSServer(t, s)

@@ -103,6 +103,7 @@ func stripReturnPath(msgs [][]byte) [][]byte {
 // TestGetmail: SimplePOP3Retriever retrieves all into a Maildir and leaves
 // them; with delete = true they are removed from disk.
 func TestGetmail(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	// getmail parses each message with Python's email package; the shapes
 	// without a header/body separator or with no content at all are
@@ -131,6 +132,7 @@ func TestGetmail(t *testing.T) {
 
 // TestGetmailSSL: SimplePOP3SSLRetriever with the test CA.
 func TestGetmailSSL(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	var msgs []message
 	for _, sh := range shapes()[:3] {

@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"encoding/base64"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMaildirOptions: the %d/%n template, create_maildir and mark_read.
 func TestMaildirOptions(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	root := filepath.Join(s.dir, "vhosts")
 	tmpl := filepath.Join(root, "%d", "%n")
@@ -99,4 +103,62 @@ func TestAuthPlain(t *testing.T) {
 		t.Errorf("bob's STAT = %q", st)
 	}
 	p.quit()
+}
+
+// TestIdleTimeout: a client that says nothing is told and disconnected
+// after idle_timeout (shortened here; pop3d warns it is below RFC 1939's 10m).
+func TestIdleTimeout(t *testing.T) {
+	s := newSite(t)
+	s.deliverShapes(t, alice)
+	srv := startServer(t, s, "-idle-timeout", "1s")
+	for _, login := range []bool{false, true} {
+		p := dial(t, srv.addr)
+		if login {
+			p.login(alice, alicePass)
+			p.ok("DELE 1")
+		}
+		start := time.Now()
+		line, err := p.readLineErr()
+		if err != nil || !strings.HasPrefix(line, "-ERR") {
+			t.Errorf("idle client (logged in: %v) got %q, %v; want -ERR then close", login, line, err)
+		}
+		p.expectEOF()
+		if el := time.Since(start); el < 900*time.Millisecond {
+			t.Errorf("idle client dropped after %v, before idle_timeout 1s", el)
+		}
+	}
+	// The DELE of the timed-out session was not applied.
+	if n := len(listMaildir(t, s.maildir(alice))); n != len(shapes()) {
+		t.Errorf("Maildir holds %d messages after an idle timeout, want %d", n, len(shapes()))
+	}
+}
+
+// TestProxyProtocolUntrusted: a PROXY header from an address outside
+// proxy_protocol_from is refused; the trusted proxy's client address is
+// used (127.0.0.2 is loopback too, so both can be tested here).
+func TestProxyProtocolUntrusted(t *testing.T) {
+	s := newSite(t)
+	srv := startServer(t, s, "-proxy-protocol-from", "127.0.0.1/32")
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Skipf("cannot bind 127.0.0.2: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(srv.addr)
+	fmt.Fprintf(c, "PROXY TCP4 192.0.2.1 127.0.0.1 1234 %s\r\n", port)
+	p := newPopConn(t, c)
+	var lines []string
+	for {
+		l, err := p.readLineErr()
+		if err != nil {
+			break
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "-ERR") {
+		t.Errorf("PROXY header from untrusted 127.0.0.2: got %q, want -ERR and close", lines)
+	}
+	if strings.Contains(srv.stderr.String(), "192.0.2.1") {
+		t.Error("the address from an untrusted PROXY header reached the log")
+	}
 }

@@ -70,6 +70,7 @@ func checkNetPOP3(t *testing.T, r netpop3Result, msgs []message) {
 
 // TestPerlNetPOP3: login, list, uidl, get, delete, quit, then the files.
 func TestPerlNetPOP3(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	msgs := s.deliverShapes(t, alice)
 	srv := startServer(t, s)
@@ -92,6 +93,7 @@ func TestPerlNetPOP3(t *testing.T) {
 
 // TestPerlNetPOP3TLS: starttls (Net::POP3 >= 3.0) and SSL => 1.
 func TestPerlNetPOP3TLS(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	msgs := s.deliverShapes(t, alice)
 	srv := startTLSServer(t, s)

@@ -97,6 +97,7 @@ func b64(t *testing.T, s string) []byte {
 // TestPythonPoplib: list, uidl, retr, top, dele + quit, and the deleted
 // files really unlinked while the others stay.
 func TestPythonPoplib(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	msgs := s.deliverShapes(t, alice)
 	srv := startServer(t, s)
@@ -125,6 +126,7 @@ func TestPythonPoplib(t *testing.T) {
 
 // TestPythonPoplibTLS: stls() and POP3_SSL with the test CA.
 func TestPythonPoplibTLS(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	msgs := s.deliverShapes(t, alice)
 	srv := startTLSServer(t, s)

@@ -236,3 +236,56 @@ func TestTLSWithoutCertificate(t *testing.T) {
 		t.Errorf("startup error does not mention the certificate:\n%s", out)
 	}
 }
+
+// TestCertificateAutoReload: a renewed pair (certbot replacing the files)
+// is picked up without SIGHUP; a broken pair keeps the old certificate and
+// is logged.
+func TestCertificateAutoReload(t *testing.T) {
+	s := newSite(t)
+	srv := startTLSServer(t, s)
+	c := dialTLS(t, srv.tlsAdr, s.tlsConfig())
+	if got := peerSerial(t, c); got != s.serial.String() {
+		t.Fatalf("serial %s, want %s", got, s.serial)
+	}
+	c.quit()
+
+	// Renewal without a signal: files are checked at most once a second.
+	serial2 := s.ca.issue(t, s.certFile, s.keyFile)
+	var got string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+		c := dialTLS(t, srv.tlsAdr, s.tlsConfig())
+		got = peerSerial(t, c)
+		c.quit()
+		if got == serial2.String() {
+			break
+		}
+	}
+	if got != serial2.String() {
+		t.Errorf("renewed certificate not picked up without SIGHUP within 10s: serial %s, want %s", got, serial2)
+	}
+
+	// A broken pair: the old one stays, and the log says why.
+	logBefore := len(srv.logLines())
+	replaceFile(t, s.certFile, []byte("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n"), 0o644)
+	from := len(srv.notify.messages())
+	srv.signal(syscall.SIGHUP)
+	from = srv.notify.waitFor(t, "RELOADING=1", from, 10*time.Second)
+	srv.notify.waitFor(t, "READY=1", from, 10*time.Second)
+	time.Sleep(1100 * time.Millisecond) // past the once-a-second file check too
+	c = dialTLS(t, srv.tlsAdr, s.tlsConfig())
+	if got := peerSerial(t, c); got != serial2.String() {
+		t.Errorf("after a broken renewal: serial %s, want the previous %s", got, serial2)
+	}
+	c.quit()
+	complained := false
+	for _, l := range srv.logLines()[logBefore:] {
+		if l["level"] == "WARN" || l["level"] == "ERROR" {
+			complained = true
+		}
+	}
+	if !complained {
+		t.Errorf("no WARN/ERROR log line about the broken certificate:\n%s", srv.stderr.String())
+	}
+}

@@ -18,6 +18,7 @@ import (
 // the octets received, TOP follows the rules, UIDL is the unique name, and a
 // session without DELE changes nothing on disk.
 func TestWireForm(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	msgs := s.deliverShapes(t, alice)
 	before := listMaildir(t, s.maildir(alice))
@@ -228,4 +229,25 @@ func FuzzWriteMessageWire(f *testing.F) {
 			t.Fatalf("WriteMessage(%q) n = %d, want %d", data, n, len(w))
 		}
 	})
+}
+
+// TestBadCommandCounterResets: as in Dovecot (pop3-client.c resets
+// bad_counter after every successful command), only consecutive failed
+// commands count towards the limit, so a long session whose client now and
+// then asks for a message that is gone is not cut off.
+func TestBadCommandCounterResets(t *testing.T) {
+	s := newSite(t)
+	s.deliverShapes(t, alice)
+	srv := startServer(t, s)
+	p := dial(t, srv.addr)
+	p.login(alice, alicePass)
+	p.ok("DELE 1")
+	for i := 0; i < 30; i++ {
+		if r := p.cmd("RETR 1"); !strings.HasPrefix(r, "-ERR") || strings.Contains(r, "too many") {
+			t.Fatalf("RETR of a deleted message, round %d: %q; want -ERR and the session kept (a NOOP succeeded in between)", i+1, r)
+		}
+		p.ok("NOOP")
+	}
+	p.ok("RSET")
+	p.quit()
 }

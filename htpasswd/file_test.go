@@ -198,8 +198,8 @@ func TestProblemString(t *testing.T) {
 		p    Problem
 		want string
 	}{
-		{Problem{"/etc/pop3d/passwd", 3, "bad"}, "/etc/pop3d/passwd:3: bad"},
-		{Problem{"f", 0, "whole file"}, "f: whole file"},
+		{Problem{File: "/etc/pop3d/passwd", Line: 3, Msg: "bad"}, "/etc/pop3d/passwd:3: bad"},
+		{Problem{File: "f", Msg: "whole file"}, "f: whole file"},
 	}
 	for _, tt := range tests {
 		if got := tt.p.String(); got != tt.want {
@@ -371,5 +371,26 @@ func TestDummy(t *testing.T) {
 				t.Errorf("dummy = %q, want %q", tab.dummy, tt.want)
 			}
 		})
+	}
+}
+
+// TestPasswordLength checks that a password over maxPasswordLen bytes is
+// refused even when the file holds it, and one of that length is not.
+func TestPasswordLength(t *testing.T) {
+	long := strings.Repeat("x", maxPasswordLen+1)
+	limit := strings.Repeat("y", maxPasswordLen)
+	logger, logs := newLogger()
+	f, err := Open(writeFile(t, t.TempDir(), "long:{PLAIN}"+long+"\nlimit:{PLAIN}"+limit+"\n"), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Authenticate(context.Background(), "long", long); err != ErrBadCredentials {
+		t.Errorf("over-long password: %v, want ErrBadCredentials", err)
+	}
+	if !strings.Contains(logs.String(), `reason="password too long"`) {
+		t.Errorf("no reason logged:\n%s", logs)
+	}
+	if _, err := f.Authenticate(context.Background(), "limit", limit); err != nil {
+		t.Errorf("password of the maximum length: %v", err)
 	}
 }

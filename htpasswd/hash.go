@@ -256,9 +256,9 @@ var digestSchemes = map[string]digestScheme{
 	"SMD5":      {"{SMD5}", md5.New, md5.Size, true, false},
 }
 
-// decodeDovecot decodes data in the given encoding ("" = the scheme's
-// default, hex when defHex). Like Dovecot, a default-encoded value whose
-// length is exactly that of the hex form of want bytes is read as hex.
+// decodeDovecot decodes data as hex (enc "HEX") or base64 (anything else;
+// padding optional). Like Dovecot, a value in the default encoding ("")
+// whose length is that of the hex form of want bytes is read as hex.
 func decodeDovecot(data, enc string, want int) ([]byte, error) {
 	useHex := enc == "HEX"
 	if enc == "" && want > 0 && len(data) == 2*want {

@@ -2,6 +2,7 @@ package htpasswd
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,10 @@ type Problem struct {
 	File string
 	Line int
 	Msg  string
+	// Warning marks a finding that does not stop anyone logging in (a
+	// plain-text password that works): pop3d -check prints it but does not
+	// fail on it, so a Dovecot passwd-file moves over as is.
+	Warning bool
 }
 
 // String formats p as "FILE:LINE: message", the form editors and grep use.
@@ -61,10 +66,10 @@ func parseLine(s string) (l line, skip bool, err error) {
 	}
 	user, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return line{}, false, fmt.Errorf("no ':' between user name and password hash")
+		return line{}, false, errors.New("no ':' between user name and password hash")
 	}
 	if user == "" {
-		return line{}, false, fmt.Errorf("empty user name")
+		return line{}, false, errors.New("empty user name")
 	}
 	if err := checkUserName(user); err != nil {
 		return line{}, false, err
@@ -84,11 +89,11 @@ func parseLine(s string) (l line, skip bool, err error) {
 		}
 	}
 	if hash == "" {
-		return l, false, fmt.Errorf("empty password hash for user %q", user)
+		return l, false, errors.New("empty password hash")
 	}
 	for i := 0; i < len(hash); i++ {
 		if c := hash[i]; c < 0x20 || c == 0x7f {
-			return l, false, fmt.Errorf("password field of user %q contains control characters", user)
+			return l, false, errors.New("password field contains control characters")
 		}
 	}
 	return l, false, nil
@@ -109,7 +114,7 @@ func checkUserName(user string) error {
 // table holds the good lines and the users locked out by bad ones.
 func parse(data []byte, file string, report func(Problem)) *table {
 	// One string for the whole file: user names and hashes are slices of
-	// it, so 100k users cost two allocations, not 200k.
+	// it, not 200k small strings of their own.
 	s := string(data)
 	t := &table{users: make(map[string]entry, bytes.Count(data, []byte{'\n'})+1)}
 	// Cost classes seen and their counts; files hold a handful.
@@ -132,7 +137,7 @@ func parse(data []byte, file string, report func(Problem)) *table {
 		}
 		if l.user != "" {
 			if prev, dup := t.users[l.user]; dup {
-				report(Problem{file, n, fmt.Sprintf("duplicate user %q ignored: line %d wins", l.user, prev.line)})
+				report(Problem{File: file, Line: n, Msg: fmt.Sprintf("duplicate user %q ignored: line %d wins", l.user, prev.line)})
 				continue
 			}
 		}
@@ -143,15 +148,15 @@ func parse(data []byte, file string, report func(Problem)) *table {
 		}
 		if err != nil {
 			if l.user == "" {
-				report(Problem{file, n, err.Error()})
+				report(Problem{File: file, Line: n, Msg: err.Error()})
 			} else {
-				report(Problem{file, n, fmt.Sprintf("user %q cannot log in: %v", l.user, err)})
+				report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user %q cannot log in: %v", l.user, err)})
 				t.users[l.user] = entry{line: n, refused: true}
 			}
 			continue
 		}
 		if info.plaintext {
-			report(Problem{file, n, fmt.Sprintf("user %q has a plain-text password %s; store a hash instead (pop3d passwd)", l.user, info.scheme)})
+			report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user %q has a plain-text password %s; store a hash instead (pop3d passwd)", l.user, info.scheme), Warning: true})
 		}
 		t.users[l.user] = entry{hash: l.hash, home: l.home, line: n}
 		c, i := v.class(), 0

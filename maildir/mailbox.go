@@ -48,6 +48,7 @@ const (
 type message struct {
 	ts    int64  // delivery time (seconds), the first sort key
 	ino   uint64 // inode, from getdents
+	h     uint64 // nameHash of the unique name (the cache key)
 	size  int64  // wire size
 	dsize int64  // on-disk size, when mtime != 0
 	mtime int64  // on-disk mtime in ns, 0 when not known
@@ -113,41 +114,43 @@ func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
 // prepare checks that dir is a Maildir, creating it or its missing
 // subdirectories when create is set.
 func prepare(dir string, create bool) error {
-	st, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if !create {
-			return fmt.Errorf("maildir %s: %w", dir, ErrNotFound)
-		}
-		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-			return fmt.Errorf("maildir %s: create: %w", dir, err)
-		}
-	case errors.Is(err, unix.ENOTDIR):
-		return fmt.Errorf("maildir %s: %w: %w", dir, ErrNotMaildir, err)
-	case err != nil:
-		return fmt.Errorf("maildir %s: %w", dir, err)
-	case !st.IsDir():
-		return fmt.Errorf("maildir %s: %w: not a directory", dir, ErrNotMaildir)
+	err := checkMaildir(dir)
+	if err == nil || !create || !(errors.Is(err, ErrNotFound) || errors.Is(err, errNoSubdir)) {
+		return err
 	}
-	if create {
-		// Creates dir and tmp/ new/ cur/ with mode 0700 as needed.
-		if err := gomaildir.Dir(dir).Init(); err != nil {
-			if errors.Is(err, unix.ENOTDIR) || errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("maildir %s: %w: %w", dir, ErrNotMaildir, err)
-			}
-			return fmt.Errorf("maildir %s: create: %w", dir, err)
-		}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return fmt.Errorf("maildir %s: create: %w", dir, err)
 	}
-	// tmp/ is not checked: this package never writes there.
-	for _, sub := range subdirs {
+	// Creates dir and tmp/ new/ cur/ with mode 0700 as needed.
+	if err := gomaildir.Dir(dir).Init(); err != nil {
+		if errors.Is(err, unix.ENOTDIR) {
+			return fmt.Errorf("maildir %s: %w: %w", dir, ErrNotMaildir, err)
+		}
+		return fmt.Errorf("maildir %s: create: %w", dir, err)
+	}
+	return checkMaildir(dir)
+}
+
+// errNoSubdir marks a Maildir without cur/ or new/, which Create fixes.
+var errNoSubdir = errors.New("missing")
+
+// checkMaildir reports whether dir, cur/ and new/ are directories: a
+// missing dir gives ErrNotFound, a missing cur/ or new/ ErrNotMaildir (and
+// errNoSubdir). tmp/ is not checked: this package never writes there.
+func checkMaildir(dir string) error {
+	for _, sub := range []string{"", "new", "cur"} {
 		st, err := os.Stat(filepath.Join(dir, sub))
 		switch {
+		case errors.Is(err, fs.ErrNotExist) && sub == "":
+			return fmt.Errorf("maildir %s: %w", dir, ErrNotFound)
 		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("maildir %s: %w: no %s/", dir, ErrNotMaildir, sub)
+			return fmt.Errorf("maildir %s: %w: %w %s/", dir, ErrNotMaildir, errNoSubdir, sub)
+		case errors.Is(err, unix.ENOTDIR):
+			return fmt.Errorf("maildir %s: %w: %w", dir, ErrNotMaildir, err)
 		case err != nil:
 			return fmt.Errorf("maildir %s: %w", dir, err)
 		case !st.IsDir():
-			return fmt.Errorf("maildir %s: %w: %s is not a directory", dir, ErrNotMaildir, sub)
+			return fmt.Errorf("maildir %s: %w: %s is not a directory", dir, ErrNotMaildir, filepath.Join(dir, sub))
 		}
 	}
 	return nil
@@ -343,7 +346,7 @@ func (m *Mailbox) saveCache(deleted []bool) {
 			}
 			size = x.size
 		}
-		ents = append(ents, cacheEntry{ts: x.ts, ino: x.ino, h: nameHash(m.uniq(x)),
+		ents = append(ents, cacheEntry{ts: x.ts, ino: x.ino, h: x.h,
 			dsize: x.dsize, mtime: x.mtime, wsize: size})
 	}
 	// The snapshot is in time order already; only equal times need the

@@ -3,6 +3,7 @@ package maildir
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -237,6 +238,27 @@ func TestCacheInPlaceRewriteAndCorrectSize(t *testing.T) {
 	defer mb.Close()
 	if mb.Size(0) != 9 {
 		t.Fatalf("after CorrectSize: Size = %d, want 9", mb.Size(0))
+	}
+}
+
+func TestCacheCrowdedSecond(t *testing.T) {
+	// 100 messages delivered in the same second (an import) take the map
+	// path of the cache merge; the cache must still be used and exact.
+	dir := newMaildir(t)
+	for i := range 100 {
+		put(t, dir, "new", fmt.Sprintf("1700000000.M%dP1.mx", i), strings.Repeat("x\n", i))
+	}
+	openMB(t, dir, Options{}).Close()
+	// Rewrite one in place: only a cache hit can still report the old size.
+	os.WriteFile(filepath.Join(dir, "new", "1700000000.M7P1.mx"), []byte("changed\n"), 0o600)
+	mb := openMB(t, dir, Options{})
+	defer mb.Close()
+	for i := range mb.Len() {
+		var n int
+		fmt.Sscanf(mb.UID(i), "1700000000.M%dP1.mx", &n)
+		if want := int64(3 * n); mb.Size(i) != want {
+			t.Errorf("%s: Size %d, want %d (from the cache)", mb.UID(i), mb.Size(i), want)
+		}
 	}
 }
 

@@ -47,7 +47,7 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 			}
 			ni := parseName(name)
 			x := message{ino: ino, off: uint32(off), nlen: uint16(nlen), ulen: uint16(ni.uniqLen), uid: -1,
-				dir: uint8(d), ts: ni.ts, hasTS: ni.hasTS}
+				dir: uint8(d), ts: ni.ts, hasTS: ni.hasTS, h: nameHash(name[:ni.uniqLen])}
 			if !ni.hasTS || typ == unix.DT_UNKNOWN {
 				// The only stats of a snapshot: names without a delivery
 				// time (ordered by mtime) and filesystems without d_type.
@@ -113,10 +113,10 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 }
 
 // sortMessages orders msgs by delivery time, unique name, cur/ before new/,
-// file name. Times and indexes are packed into uint64s, which sort about
-// three times faster than structs with a comparison function; only runs of
-// equal times (rare) then need the full comparison. The messages are then
-// permuted once.
+// file name. Times and indexes are packed into uint64s and radix-sorted by
+// time (a comparison sort was a sixth of a 100k login); only runs of equal
+// times (rare) then need the full comparison. The messages are then
+// permuted in place.
 func (m *Mailbox) sortMessages(msgs []message) []message {
 	const idxBits = 27 // 134M messages
 	full := func(a, b *message) int {
@@ -147,7 +147,7 @@ func (m *Mailbox) sortMessages(msgs []message) []message {
 	}
 	idx := func(k uint64) int { return int(k & mask) }
 	if packed {
-		slices.Sort(keys)
+		radixSortTS(keys, idxBits)
 		for lo := 0; lo < len(keys); {
 			hi := lo + 1
 			for hi < len(keys) && keys[hi]>>idxBits == keys[lo]>>idxBits {
@@ -185,6 +185,44 @@ func (m *Mailbox) sortMessages(msgs []message) []message {
 		}
 	}
 	return msgs
+}
+
+// radixSortTS sorts keys by their bits above low, stably (least significant
+// digit first, 8 bits a pass, skipping digits that are the same in every
+// key: delivery times of one mailbox span a few years, so this is 3-4
+// passes).
+func radixSortTS(keys []uint64, low uint) {
+	if len(keys) < 2 {
+		return
+	}
+	lo, hi := keys[0]>>low, keys[0]>>low
+	for _, k := range keys {
+		lo, hi = min(lo, k>>low), max(hi, k>>low)
+	}
+	span := hi - lo
+	tmp := make([]uint64, len(keys))
+	src, dst := keys, tmp
+	for shift := uint(0); shift < 64 && span>>shift != 0; shift += 8 {
+		var count [257]int
+		for _, k := range src {
+			count[((k>>low-lo)>>shift)&0xff+1]++
+		}
+		if count[((src[0]>>low-lo)>>shift)&0xff+1] == len(src) {
+			continue // every key has this digit
+		}
+		for i := 1; i < 257; i++ {
+			count[i] += count[i-1]
+		}
+		for _, k := range src {
+			d := ((k>>low - lo) >> shift) & 0xff
+			dst[count[d]] = k
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &keys[0] {
+		copy(keys, src)
+	}
 }
 
 // dedupe handles the same unique name listed more than once. The same inode
@@ -274,7 +312,7 @@ func (m *Mailbox) applyCache() {
 		}
 		for i := lo; i < hi; i++ {
 			x := &m.msgs[i]
-			h := nameHash(m.uniq(x))
+			h := x.h
 			j := -1
 			if (hi-lo)*(ke-k) > 64 {
 				if jj, ok := big[[2]uint64{h, x.ino}]; ok {
@@ -306,7 +344,8 @@ func (m *Mailbox) applyCache() {
 // bounded pool of workers and sets their wire sizes. Messages that cannot be
 // read keep srcNone.
 func (m *Mailbox) computeSizes(ctx context.Context, fds [2]int, todo []int) error {
-	workers := min(max(2*runtime.GOMAXPROCS(0), 4), 16, len(todo))
+	// More workers than CPUs: on a cold cache or NFS the reads wait.
+	workers := min(max(4*runtime.GOMAXPROCS(0), 8), 32, len(todo))
 	var next int
 	var mu sync.Mutex // guards next
 	var wg sync.WaitGroup
@@ -369,8 +408,12 @@ func fileWireSize(dirfd int, name string, buf []byte) (int64, unix.Stat_t, error
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return 0, st, errors.New("not a regular file")
 	}
+	// Reading stops at the size fstat gave, which saves the read that
+	// would return EOF: a fifth of the system calls for a typical message.
+	// A file growing meanwhile (never done in a Maildir) is counted as it
+	// was; RETR's count then corrects it.
 	var w wireCounter
-	for {
+	for w.n < st.Size {
 		n, err := unix.Read(fd, buf)
 		if errors.Is(err, unix.EINTR) {
 			continue
@@ -379,10 +422,11 @@ func fileWireSize(dirfd int, name string, buf []byte) (int64, unix.Stat_t, error
 			return 0, st, err
 		}
 		if n == 0 {
-			return w.size(), st, nil
+			break
 		}
 		w.write(buf[:n])
 	}
+	return w.size(), st, nil
 }
 
 // fileWCheck returns the wire size of a file whose name carries Dovecot's

@@ -98,8 +98,8 @@ func checkUser(user string) error {
 }
 
 // CheckTemplate reports a template that is not absolute, has an unknown
-// %-escape or a trailing '%', or has "." or ".." path elements (which would
-// let an expansion leave the template's directory).
+// %-escape or a trailing '%', control characters, or "." or ".." path
+// elements (which would let an expansion leave the template's directory).
 func CheckTemplate(tmpl string) error {
 	if !strings.HasPrefix(tmpl, "/") {
 		return fmt.Errorf("maildir template %q: not an absolute path", tmpl)
@@ -116,6 +116,11 @@ func CheckTemplate(tmpl string) error {
 		case 'u', 'n', 'd', '%':
 		default:
 			return fmt.Errorf("maildir template %q: unknown escape %%%c (known: %%u %%n %%d %%%%)", tmpl, tmpl[i])
+		}
+	}
+	for i := 0; i < len(tmpl); i++ {
+		if c := tmpl[i]; c < 0x20 || c == 0x7f {
+			return fmt.Errorf("maildir template %q: contains control character %q", tmpl, c)
 		}
 	}
 	for _, el := range strings.Split(tmpl, "/") {

@@ -70,6 +70,8 @@ func TestCheckTemplate(t *testing.T) {
 		{"/m/%", false},
 		{"/m/%u/../x", false},
 		{"/m/./%u", false},
+		{"/m/\x00/%u", false},
+		{"/m/\n/%u", false},
 	}
 	for _, tt := range tests {
 		if err := CheckTemplate(tt.tmpl); (err == nil) != tt.ok {

@@ -43,7 +43,11 @@ func checkAll(opts *options) (problems, warnings []string) {
 		problems = append(problems, fmt.Sprintf("passwd_file: %v", err))
 	}
 	for _, p := range pwProblems {
-		problems = append(problems, p.String())
+		if p.Warning {
+			warnings = append(warnings, p.String())
+		} else {
+			problems = append(problems, p.String())
+		}
 	}
 	if err := maildir.CheckTemplate(cfg.Maildir); err != nil {
 		problems = append(problems, fmt.Sprintf("maildir: %v", err))

@@ -61,6 +61,10 @@ func TestCheck(t *testing.T) {
 	if err := os.WriteFile(badPw, []byte("demo:"+shaHash("demo")+"\nnocolon\ndemo:"+shaHash("x")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	plainPw := filepath.Join(dir, "plain-passwd")
+	if err := os.WriteFile(plainPw, []byte("demo:{PLAIN}demo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -80,6 +84,7 @@ func TestCheck(t *testing.T) {
 		{"good via flags", []string{"-config", os.DevNull, "-passwd-file", goodPw, "-maildir", dir + "/%u"}, exitOK, []string{"configuration OK"}},
 		{"syntax errors, all reported", []string{"-config", badSyntax}, exitFail, []string{"bad.conf:3: unknown key", "bad.conf:4: idle_timeout", "2 problem(s)"}},
 		{"password file problems", []string{"-config", good, "-passwd-file", badPw}, exitFail, []string{"bad-passwd:2:", "bad-passwd:3:"}},
+		{"plain-text password is a warning", []string{"-config", good, "-passwd-file", plainPw}, exitOK, []string{"warning: " + plainPw + ":1:", "plain-text password", "configuration OK"}},
 		{"missing password file", []string{"-config", good, "-passwd-file", dir + "/nope"}, exitFail, []string{"passwd_file:"}},
 		{"relative template", []string{"-config", good, "-maildir", "mail/%n"}, exitFail, []string{"maildir:"}},
 		{"bad escape in template", []string{"-config", good, "-maildir", "/m/%x"}, exitFail, []string{"maildir:"}},
