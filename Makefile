@@ -69,4 +69,4 @@ deb:
 	@contrib/debian/build-deb
 
 clean:
-	rm -rf bin run
+	rm -rf bin run dist

@@ -55,10 +55,10 @@ type config struct {
 func fullConfig() config {
 	return config{
 		seed: 42, workers: 2,
-		sizes: []int{1000, 10000, 100000}, firstRounds: []int{5, 3, 2},
+		sizes: []int{1000, 10000, 100000}, firstRounds: []int{5, 3, 3},
 		repeatRounds: []int{21, 11, 7}, listRounds: []int{11, 7, 5},
-		retrMB: 200, retrRounds: 5,
-		concUsers: 200, concMsgs: 20, concClients: []int{50, 200}, concDur: 4 * time.Second, concRounds: 2,
+		retrMB: 200, retrRounds: 7,
+		concUsers: 200, concMsgs: 20, concClients: []int{50, 200}, concDur: 4 * time.Second, concRounds: 3,
 		idleConns: 1000, idleMsgs: 3,
 		dele: 10000, deleRounds: 5,
 		bcryptUsers: 16, bcryptDur: 3 * time.Second,
@@ -305,7 +305,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	b.notes = append(b.notes, "Passwords: {SHA} (htpasswd -s) for every user on both servers; the bcrypt rows use $2y$ cost 10 (htpasswd -B). Mailboxes: half the names Postfix-style (no size), half Dovecot-style with ,S= and ,W=; 5% in new/.")
 	if b.dovecotBin != "" {
 		v, _ := exec.Command(b.dovecotBin, "--version").Output()
-		b.notes = append(b.notes, "Dovecot "+strings.TrimSpace(string(v))+": service_count = 0 and process_min_avail = 2 for pop3-login and pop3 (long-lived, pre-forked, reused processes), process/client limits raised, pop3_uidl_format = %f (the Maildir base name, as pop3d), auth cache off (default, as pop3d), pop3_no_flag_updates = no (default: RETR+QUIT marks seen, as pop3d's mark_read = yes), pop3_lock_session = no (default; pop3d always locks), mail_fsync = optimized (default).")
+		b.notes = append(b.notes, "Dovecot "+strings.TrimSpace(string(v))+": service_count = 0 and process_min_avail = 2 for pop3-login and pop3 (long-lived, pre-forked, reused processes), process/client limits raised, pop3_uidl_format = %f (the Maildir base name, as pop3d), auth cache off (default, as pop3d), pop3_no_flag_updates = no (default: RETR+QUIT marks seen, as pop3d's mark_read = yes), pop3_lock_session = no (default; pop3d always locks), mail_fsync = optimized (default), info_log_path = /dev/null (pop3d runs at log_level warn).")
 	}
 	load0 := loadAvg()
 	defer func() {

@@ -314,6 +314,7 @@ func (b *bench) retrAll(ctx context.Context) error {
 		}
 		return []float64{float64(got) / 1e6 / el.Seconds()}, nil
 	}
+	b.notes = append(b.notes, "retr-all limits: cat(1) via xargs into a socket (GNU cat maps and unmaps a fresh 128 KiB buffer per file, slow on this VM), and a read/write loop with one reused buffer, in the bench process; the target uses the faster.")
 	// The limits run in the same rounds as the servers (A B cat copy A B cat
 	// copy), so that load from elsewhere on the machine hits all alike.
 	limits := []struct {
@@ -522,6 +523,7 @@ func catRate1(ctx context.Context, dir string, m []mailgen.Message) (float64, er
 // RETR of every message (20) + QUIT, for a fixed time; sessions/s and
 // latency percentiles.
 func (b *bench) concurrent(ctx context.Context) error {
+	b.notes = append(b.notes, fmt.Sprintf("concurrent: closed loop, no think time, %d users of %d messages; every session logs in, UIDL, RETRs all %d, QUITs. By Little's law p50 is about clients / (sessions/s), so p99 < 1 s at 200 clients needs well over 200 sessions/s.", b.cfg.concUsers, b.cfg.concMsgs, b.cfg.concMsgs))
 	for _, n := range b.cfg.concClients {
 		if b.cfg.concUsers%n != 0 {
 			return fmt.Errorf("%d clients do not divide %d users", n, b.cfg.concUsers)

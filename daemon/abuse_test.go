@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -234,3 +235,26 @@ type brokenError struct{}
 func (brokenError) Error() string { return "disk read error" }
 
 var errBroken = brokenError{}
+
+// TestLastAnswerSurvivesUnreadInput: the server closes a connection whose
+// client has sent more than the server will read, while the end of a big
+// answer is still queued for sending. A plain close would make the kernel
+// reset the connection and drop that queue; the lingering close must not.
+func TestLastAnswerSurvivesUnreadInput(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"), 1<<17)
+	b := newMemBackend()
+	b.addUser("u", "p", memMessage{data: body})
+	ts := startServer(t, b, daemon.ModePlain, nil)
+	c := ts.login(t, "u", "p")
+	c.send("RETR 1\r\n" + strings.Repeat("FOO\r\n", 20) + strings.Repeat("x", 200000))
+	time.Sleep(100 * time.Millisecond) // the server is blocked sending the body
+	c.expect(fmt.Sprintf("+OK %d octets", len(wire(body))))
+	if got := c.body(); !bytes.Equal(got, stuff(wire(body))) {
+		t.Fatalf("body: %d bytes, want %d", len(got), len(stuff(wire(body))))
+	}
+	for range 19 {
+		c.expect("-ERR unknown command")
+	}
+	c.expect("-ERR too many bad commands")
+	c.expectClosed()
+}

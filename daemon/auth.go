@@ -145,7 +145,7 @@ func (s *session) cmdAuth(rest string) bool {
 func (s *session) login(user, pass, mech string) bool {
 	mb, err := s.srv.backend.Login(s.ctx, user, pass, ConnInfo{
 		RemoteAddr: s.remote,
-		LocalAddr:  s.raw.LocalAddr(),
+		LocalAddr:  s.local,
 		TLS:        s.tls,
 	})
 	if err == nil && mb == nil {

@@ -212,6 +212,33 @@ func TestBadCommandsAfterLogin(t *testing.T) {
 	}
 }
 
+// TestBadCommandCounter: before login every bad command counts; after
+// login only consecutive ones do.
+func TestBadCommandCounter(t *testing.T) {
+	ts := startServer(t, aliceBackend(), daemon.ModePlain, nil)
+	c := ts.dial(t)
+	c.cmd("FOO", "-ERR unknown command")
+	c.send("CAPA")
+	c.multi()
+	c.cmd("BAR", "-ERR unknown command")
+	c.cmd("USER alice", "+OK")
+	c.cmd("BAZ", "-ERR too many bad commands")
+	c.expectClosed()
+
+	c = ts.dial(t)
+	c.cmd("FOO", "-ERR unknown command")
+	c.cmd("USER alice", "+OK")
+	c.send("PASS secret")
+	c.line()
+	for range 30 {
+		for range 19 {
+			c.cmd("RETR 9", "-ERR no such message")
+		}
+		c.cmd("NOOP", "+OK")
+	}
+	c.cmd("QUIT", "+OK bye (0 messages deleted)")
+}
+
 func TestRetrShapes(t *testing.T) {
 	shapes := []struct {
 		name string

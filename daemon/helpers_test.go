@@ -58,6 +58,14 @@ type countingConn struct {
 	l *countingListener
 }
 
+// CloseWrite passes through, so that the server's lingering close works.
+func (c *countingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *countingConn) Write(p []byte) (int, error) {
 	c.l.writes.Add(1)
 	return c.Conn.Write(p)
@@ -230,7 +238,7 @@ func (c *client) body() []byte {
 }
 
 // expectClosed checks that the server closed the connection, with no more
-// data.
+// data, and closes the client's side.
 func (c *client) expectClosed() {
 	c.t.Helper()
 	c.conn.SetDeadline(time.Now().Add(ioTimeout))
@@ -242,6 +250,8 @@ func (c *client) expectClosed() {
 	if errors.As(err, &ne) && ne.Timeout() {
 		c.t.Fatalf("connection still open")
 	}
+	// Close our side too, as real clients do; the server lingers until then.
+	c.conn.Close()
 }
 
 // startTLS upgrades the client after a +OK to STLS.

@@ -7,7 +7,7 @@ const (
 	maxLineLen        = 512
 	maxAuthLineLen    = 8 << 10 // one SASL response line
 	maxBadBeforeLogin = 3       // bad commands before the connection is closed
-	maxBadAfterLogin  = 20
+	maxBadAfterLogin  = 20      // consecutive bad commands, once logged in
 )
 
 // bitset is a set of message indexes.

@@ -55,6 +55,9 @@ func (s *session) readProxyHeader() bool {
 			s.remote = h.SourceAddr
 			s.remoteIP = ip
 		}
+		if addrIP(h.DestinationAddr).IsValid() {
+			s.local = h.DestinationAddr
+		}
 	}
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)

@@ -67,6 +67,9 @@ func TestInsecureAuthPolicy(t *testing.T) {
 		if got := info.RemoteAddr.String(); got != "203.0.113.7:5555" {
 			t.Errorf("ConnInfo.RemoteAddr = %s", got)
 		}
+		if got := info.LocalAddr.String(); got != "127.0.0.1:110" {
+			t.Errorf("ConnInfo.LocalAddr = %s", got)
+		}
 		c.cmd("QUIT", "+OK bye (0 messages deleted)")
 	}
 	ts.waitLog(t, "msg=connect remote=203.0.113.7:5555 listener=pop3")
@@ -149,7 +152,18 @@ func TestProxiedPerIPLimit(t *testing.T) {
 	c.expect("+OK POP3 server ready")
 	a.cmd("QUIT", "+OK bye")
 	a.expectClosed()
-	ts.waitLog(t, "msg=disconnect remote_ip=203.0.113.7")
-	d := ts.dialProxied(t, proxyV1("203.0.113.7"))
-	d.expect("+OK POP3 server ready")
+	// The slot is free once the server has noticed.
+	deadline := time.Now().Add(ioTimeout)
+	for {
+		d := ts.dialProxied(t, proxyV1("203.0.113.7"))
+		l := d.line()
+		d.conn.Close()
+		if l == "+OK POP3 server ready" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot never freed: %q", l)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

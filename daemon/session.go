@@ -57,6 +57,7 @@ type session struct {
 	proxied   bool       // the connection must start with a PROXY header
 	countedIP netip.Addr // the per-IP count this session holds; guarded by srv.mu
 	remote    net.Addr   // the client, from the PROXY header when there is one
+	local     net.Addr   // the address the client connected to, likewise
 	remoteIP  netip.Addr
 	tls       bool
 	start     time.Time
@@ -91,6 +92,7 @@ func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *
 		conn:      c,
 		proxied:   proxied,
 		remote:    c.RemoteAddr(),
+		local:     c.LocalAddr(),
 		remoteIP:  addrIP(c.RemoteAddr()),
 		firstLine: true,
 	}
@@ -185,6 +187,7 @@ func (s *session) finish() {
 		}
 		s.mbox = nil
 	}
+	s.linger()
 	s.conn.SetWriteDeadline(time.Now().Add(closeDeadline))
 	s.conn.Close()
 	s.raw.Close()
@@ -192,6 +195,42 @@ func (s *session) finish() {
 	s.srv.logger.Info("disconnect", "remote_ip", s.remoteIPString(), "user", s.authUser,
 		"bytes_sent", s.out.n, "duration", time.Since(s.start).Round(time.Millisecond))
 	s.srv.remove(s)
+}
+
+// Closing a TCP socket with unread input makes the kernel send a reset,
+// which can destroy the last answer (the QUIT reply, "too many bad
+// commands") before the client reads it. So, as net/http does, the session
+// first closes its sending side and reads what the client still sends
+// until the client closes too, for a bounded time and amount. A client that
+// closes after the last answer, as they all do, ends this at once.
+const (
+	lingerTime         = 2 * time.Second
+	lingerTimeShutdown = 250 * time.Millisecond
+	lingerBytes        = 1 << 20
+)
+
+type closeWriter interface{ CloseWrite() error }
+
+func (s *session) linger() {
+	cw, ok := s.raw.(closeWriter)
+	if !ok || s.ctx.Err() != nil {
+		return
+	}
+	if tc, ok := s.conn.(*tls.Conn); ok {
+		s.conn.SetWriteDeadline(time.Now().Add(closeDeadline))
+		if tc.CloseWrite() != nil {
+			return
+		}
+	}
+	if cw.CloseWrite() != nil {
+		return
+	}
+	d := lingerTime
+	if s.srv.closing.Load() {
+		d = lingerTimeShutdown
+	}
+	s.raw.SetReadDeadline(time.Now().Add(d))
+	io.CopyN(io.Discard, s.raw, lingerBytes)
 }
 
 // closeMailbox is Mailbox.Close with its own recover: finish runs after the
@@ -244,9 +283,16 @@ func (s *session) loop() {
 			}
 			return
 		}
+		bad := s.badCmds
 		if !s.handle(line) {
 			s.flush()
 			return
+		}
+		if s.badCmds == bad && s.state != stateAuth {
+			// As in Dovecot, after login only consecutive bad commands
+			// count: a long session that now and then asks for a message
+			// that is gone is not cut off. Before login every one counts.
+			s.badCmds = 0
 		}
 	}
 }

@@ -42,7 +42,7 @@ timeout = 30
 [destination]
 type = MDA_external
 path = %s
-arguments = ("%s",)
+arguments = ("%s", "0.3")
 allow_root_commands = true
 unixfrom = false
 

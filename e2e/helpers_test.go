@@ -57,6 +57,11 @@ var aptPackages = map[string]string{
 	"htpasswd":                "apache2-utils",
 	"systemd-socket-activate": "systemd",
 	"fail2ban-regex":          "fail2ban",
+	"fail2ban-client":         "fail2ban",
+	"maildrop":                "maildrop",
+	"mkpasswd":                "whois",
+	"doveadm":                 "dovecot-core",
+	"procmail":                "procmail",
 }
 
 // requireTool skips the test when tool is missing, or fails it under CI=true:

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +67,13 @@ func TestInUse(t *testing.T) {
 	if r := second.cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [IN-USE]") {
 		t.Errorf("second login to a locked mailbox: %q, want -ERR [IN-USE] ...", r)
 	}
+	// A second pop3d process on the same Maildirs honours the lock too.
+	other := startServer(t, s)
+	cross := dial(t, other.addr)
+	cross.ok("USER " + alice)
+	if r := cross.cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [IN-USE]") {
+		t.Errorf("login through another pop3d process while the mailbox is locked: %q, want -ERR [IN-USE] ...", r)
+	}
 	first.ok("NOOP")
 	first.ok("DELE 1")
 	first.quit()
@@ -120,6 +129,9 @@ func TestReload(t *testing.T) {
 		t.Fatalf("no WARN/ERROR log line after SIGHUP with a broken config:\n%s", srv.stderr.String())
 	}
 	t.Logf("reload complaint: %v", complaint)
+	if !strings.Contains(fmt.Sprint(complaint), "pop3d.conf") && !strings.Contains(strings.ToLower(complaint["msg"]), "reload") {
+		t.Errorf("the complaint names neither the config file nor the reload: %v", complaint)
+	}
 	select {
 	case <-srv.done:
 		t.Fatalf("pop3d exited after SIGHUP with a broken config: %v", srv.err)
@@ -128,4 +140,30 @@ func TestReload(t *testing.T) {
 	p = dial(t, srv.addr)
 	p.login(alice, alicePass)
 	p.quit()
+}
+
+// TestShutdownWithStuckClient: a client that stopped reading in the middle
+// of a large RETR does not hold up SIGTERM.
+func TestShutdownWithStuckClient(t *testing.T) {
+	s := newSite(t)
+	msgs := s.deliverShapes(t, alice)
+	srv := startServer(t, s)
+	c, err := net.DialTimeout("tcp", srv.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	io.WriteString(c, "USER "+alice+"\r\nPASS "+alicePass+"\r\nDELE 1\r\n"+strings.Repeat(fmt.Sprintf("RETR %d\r\n", len(msgs)), 10))
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	srv.signal(syscall.SIGTERM)
+	code, err := srv.wait(10 * time.Second)
+	if err != nil || code != 0 {
+		t.Errorf("SIGTERM with a client stuck in RETR: exit %d, %v; want 0 within 10s", code, err)
+	}
+	t.Logf("exited %v after SIGTERM", time.Since(start))
+	if _, err := os.Stat(msgs[0].path); err != nil {
+		t.Errorf("DELE of the stuck session was applied: %v", err)
+	}
 }

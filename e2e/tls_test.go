@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strings"
@@ -62,10 +64,14 @@ func TestSTLS(t *testing.T) {
 	tc := tls.Client(p.conn, s.tlsConfig())
 	tc.SetDeadline(time.Now().Add(10 * time.Second))
 	if err := tc.Handshake(); err != nil {
-		// Also acceptable: the server treats the injected bytes as a broken
-		// handshake and closes. What must not happen is them being run.
-		t.Logf("handshake after injected bytes: %v", err)
-		return
+		// Also acceptable: the server closes the connection. What must not
+		// happen is an answer to the injected command in plain text, which
+		// the handshake would see as a non-TLS record.
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			t.Logf("server closed the connection with injected bytes after STLS: %v", err)
+			return
+		}
+		t.Fatalf("TLS handshake after STLS with an injected command: %v", err)
 	}
 	p.conn = tc
 	p.r.Reset(tc)
@@ -287,5 +293,39 @@ func TestCertificateAutoReload(t *testing.T) {
 	}
 	if !complained {
 		t.Errorf("no WARN/ERROR log line about the broken certificate:\n%s", srv.stderr.String())
+	}
+}
+
+// TestSocketActivationTLSWithoutCertificate: an inherited pop3s socket and
+// no certificate is a startup error too.
+func TestSocketActivationTLSWithoutCertificate(t *testing.T) {
+	requireTool(t, "systemd-socket-activate")
+	s := newSite(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	srv := startServerArgs(t, []string{"-config", "/dev/null", "-passwd-file", s.passwd, "-maildir", s.maildirTemplate()},
+		withNoWait(), withWrapper(func(notify string) []string {
+			return []string{"systemd-socket-activate", "-l", addr, "--fdname=pop3s", "-E", "NOTIFY_SOCKET=" + notify}
+		}))
+	deadline := time.Now().Add(10 * time.Second)
+	for !isListening(addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd-socket-activate is not listening\n%s", srv.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	code, err := srv.wait(10 * time.Second)
+	if err != nil || code == 0 {
+		t.Fatalf("pop3d on an inherited pop3s socket without a certificate: exit %d, %v; want a startup error\n%s", code, err, srv.stderr.String())
+	}
+	if !strings.Contains(strings.ToLower(srv.stderr.String()), "cert") {
+		t.Errorf("startup error does not mention the certificate:\n%s", srv.stderr.String())
+	}
+	if contains(srv.notify.messages(), "READY=1") {
+		t.Error("READY=1 sent although startup failed")
 	}
 }

@@ -251,3 +251,54 @@ func TestBadCommandCounterResets(t *testing.T) {
 	p.ok("RSET")
 	p.quit()
 }
+
+// TestCaseInsensitiveCommands: command names in any case (RFC 1939).
+func TestCaseInsensitiveCommands(t *testing.T) {
+	s := newSite(t)
+	msgs := s.deliverShapes(t, alice)
+	srv := startServer(t, s)
+	p := dial(t, srv.addr)
+	p.ok("user " + alice)
+	p.ok("pAsS " + alicePass)
+	if st := p.ok("stat"); !strings.HasPrefix(st, strconv.Itoa(len(msgs))+" ") {
+		t.Errorf("stat = %q", st)
+	}
+	if _, body := p.multi("Retr 1"); !bytes.Equal(body, wire(msgs[0].data)) {
+		t.Errorf("Retr 1 = %q", trunc(body))
+	}
+	p.ok("noop")
+	p.ok("quit")
+	p.expectEOF()
+}
+
+// TestDeliveryDuringSession: mail delivered while a session is open is not
+// part of it, survives that session's DELE-everything + QUIT, and shows up
+// in the next session.
+func TestDeliveryDuringSession(t *testing.T) {
+	s := newSite(t)
+	msgs := s.deliverShapes(t, alice)
+	srv := startServer(t, s)
+	p := dial(t, srv.addr)
+	p.login(alice, alicePass)
+	late := s.deliver(t, alice, "late", []byte("From: late@example.org\nSubject: late\n\narrived mid-session\n"), false)
+	if st := p.ok("STAT"); !strings.HasPrefix(st, strconv.Itoa(len(msgs))+" ") {
+		t.Errorf("STAT after a delivery mid-session = %q, want the login snapshot of %d", st, len(msgs))
+	}
+	for i := range msgs {
+		p.ok(fmt.Sprintf("DELE %d", i+1))
+	}
+	if r := p.cmd(fmt.Sprintf("RETR %d", len(msgs)+1)); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("RETR of a message outside the snapshot: %q", r)
+	}
+	p.quit()
+	left := listMaildir(t, s.maildir(alice))
+	if len(left) != 1 || left[0] != "new/"+late.uniq {
+		t.Fatalf("after DELE of the snapshot + QUIT the Maildir holds %v, want only new/%s", left, late.uniq)
+	}
+	p = dial(t, srv.addr)
+	p.login(alice, alicePass)
+	if uids := p.uidl(); len(uids) != 1 || uids[1] != late.uniq {
+		t.Errorf("next session UIDL = %v, want 1 -> %s", uids, late.uniq)
+	}
+	p.quit()
+}

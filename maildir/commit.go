@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,9 +16,10 @@ import (
 //
 // A message renamed by another program during the session is found again by
 // unique name and inode and still deleted; one that vanished is simply gone.
-// Only files with the listed inode are ever unlinked, and renames stay
-// within the Maildir and never replace an existing file, so no message is
-// lost that was not marked. If unlinks fail, the error is a *CommitError
+// A file is unlinked only under the name it was listed with, or under the
+// name that now holds the same unique name and inode; renames stay within
+// the Maildir and never replace an existing file; so no message is lost that
+// was not marked. If unlinks fail, the error is a *CommitError
 // counting them, and everything else was still done.
 //
 // Once started, Commit does not stop for ctx: each step is atomic, and
@@ -53,15 +53,14 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 	}
 	defer closeDirs(fds)
 
-	var fresh map[string]location // unique name -> current place, built on first need
-	var freshIno map[string]uint64
+	// A listing taken now, on the first message not found under its
+	// listed name.
+	var fresh listing
 	find := func(i int) (location, bool) {
 		if fresh == nil {
-			fresh, freshIno = m.listAll(fds)
+			fresh = m.listAll(fds)
 		}
-		u := m.uniq(&m.msgs[i])
-		l, ok := fresh[u]
-		return l, ok && freshIno[u] == m.msgs[i].ino
+		return fresh.find(m.uniq(&m.msgs[i]), m.msgs[i].ino)
 	}
 
 	isDel := make([]bool, len(m.msgs))
@@ -97,6 +96,15 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		}
 		removed++
 		changed[d] = true
+		if a, ok := m.alias[i]; ok {
+			// The same inode under a second name (checked at listing).
+			if err := unix.Unlinkat(fds[a.dir], a.name, 0); err == nil {
+				changed[a.dir] = true
+			} else if !errors.Is(err, unix.ENOENT) {
+				m.log.Warn("cannot remove second link of deleted message", "uid", m.UID(i),
+					"file", subdirs[a.dir]+"/"+a.name, "err", err)
+			}
+		}
 	}
 
 	if m.opts.MarkRead {
@@ -128,7 +136,7 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 			syncErr = fmt.Errorf("maildir %s: fsync %s/: %w", m.dir, subdirs[d], err)
 		}
 	}
-	if m.dirty || removed > 0 {
+	if m.dirty || (removed > 0 && removed >= len(m.msgs)/8) {
 		m.saveCache(isDel)
 	}
 	if notRemoved > 0 {
@@ -164,26 +172,4 @@ func renameNoReplace(oldfd int, oldname string, newfd int, newname string) error
 		return err
 	}
 	return unix.Unlinkat(oldfd, oldname, 0)
-}
-
-// listAll maps every unique name now in new/ and cur/ to its place and inode.
-func (m *Mailbox) listAll(fds [2]int) (map[string]location, map[string]uint64) {
-	locs := make(map[string]location)
-	inos := make(map[string]uint64)
-	for d, fd := range fds {
-		if _, err := unix.Seek(fd, 0, 0); err != nil {
-			continue
-		}
-		var arena strings.Builder
-		err := readDir(fd, &arena, func(ino uint64, _ uint8, off, nlen int) {
-			n := arena.String()[off : off+nlen]
-			u := n[:parseName(n).uniqLen]
-			locs[u] = location{dir: uint8(d), name: n}
-			inos[u] = ino
-		})
-		if err != nil {
-			m.log.Warn("cannot list directory", "dir", subdirs[d], "err", err)
-		}
-	}
-	return locs, inos
 }

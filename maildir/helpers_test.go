@@ -1,7 +1,6 @@
 package maildir
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"io/fs"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	gomaildir "github.com/emersion/go-maildir"
+	"golang.org/x/sys/unix"
 )
 
 // TestMain runs a helper role instead of the tests when the test binary is
@@ -132,4 +132,4 @@ func uids(mb *Mailbox) []string {
 	return u
 }
 
-var _ = bytes.MinRead
+func mkfifo(p string) error { return unix.Mkfifo(p, 0o600) }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	gomaildir "github.com/emersion/go-maildir"
 	"golang.org/x/sys/unix"
@@ -50,8 +51,8 @@ type message struct {
 	ino   uint64 // inode, from getdents
 	h     uint64 // nameHash of the unique name (the cache key)
 	size  int64  // wire size
-	dsize int64  // on-disk size, when mtime != 0
-	mtime int64  // on-disk mtime in ns, 0 when not known
+	dsize int64  // on-disk size
+	mtime int64  // on-disk mtime in ns, 0 when not known (learnt at Open)
 	off   uint32 // name is Mailbox.names[off : off+nlen]
 	nlen  uint16
 	ulen  uint16 // unique name is the first ulen bytes of the name
@@ -79,11 +80,14 @@ type Mailbox struct {
 	msgs    []message
 	derived []string
 
-	mu    sync.Mutex
-	moved map[int]location // messages found again under another name
-	corr  map[int]int64    // sizes corrected by CorrectSize
-	dirty bool             // the size cache needs rewriting
-	done  bool             // committed or closed
+	mu      sync.Mutex
+	moved   map[int]location // messages found again under another name
+	alias   map[int]location // second names of the same file (see dedupe)
+	fresh   listing          // recent listing for relocate
+	freshAt time.Time
+	corr    map[int]int64 // sizes corrected by CorrectSize
+	dirty   bool          // the size cache needs rewriting
+	done    bool          // committed or closed
 }
 
 // Open locks the Maildir at dir for one POP3 session and snapshots new/ and
@@ -246,14 +250,21 @@ func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
 	}
 	d, n := m.where(i)
 	f, err := openMessage(m.path(d, n))
-	if errors.Is(err, fs.ErrNotExist) {
-		if m.relocate(i) {
+	// Renamed by another program? A recent listing first, then a new one.
+	for _, force := range []bool{false, true} {
+		if !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		found, relisted := m.relocate(i, force)
+		if found {
 			d, n = m.where(i)
 			f, err = openMessage(m.path(d, n))
+		} else if relisted {
+			break
 		}
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("maildir %s: message %s: %w", m.dir, m.UID(i), ErrMessageGone)
-		}
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("maildir %s: message %s: %w", m.dir, m.UID(i), ErrMessageGone)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("maildir %s: message %s: %w", m.dir, m.UID(i), err)
@@ -269,17 +280,16 @@ func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
 	}
 	x := &m.msgs[i]
 	mt := st.Mtim.Nano()
-	switch {
-	case x.mtime == 0:
-		x.dsize, x.mtime = st.Size, mt
-	case x.dsize != st.Size || x.mtime != mt:
+	if x.dsize != st.Size || (x.mtime != 0 && x.mtime != mt) {
 		// Rewritten in place, against the Maildir rules: the size we
 		// announced may be wrong; the engine counts and calls CorrectSize.
 		m.log.Warn("message changed on disk since its size was computed", "uid", m.UID(i),
 			"file", n, "size", st.Size, "was", x.dsize)
-		x.dsize, x.mtime = st.Size, mt
 		m.dirty = true
 	}
+	// A learnt mtime is saved if the cache is written anyway; it is a
+	// second check only, not worth a rewrite.
+	x.dsize, x.mtime = st.Size, mt
 	return f, nil
 }
 

@@ -373,6 +373,11 @@ func TestOtherProgramChangesDuringSession(t *testing.T) {
 	if got := readMsg(t, mb, 0); got != "renamed\n" {
 		t.Errorf("renamed message: %q", got)
 	}
+	// Renamed again at once: the recent listing is stale, a new one finds it.
+	os.Rename(filepath.Join(dir, "cur", "1700000001.renamed.mx:2,S"), filepath.Join(dir, "cur", "1700000001.renamed.mx:2,RS"))
+	if got := readMsg(t, mb, 0); got != "renamed\n" {
+		t.Errorf("renamed twice: %q", got)
+	}
 	if _, err := mb.Open(1); !errors.Is(err, ErrMessageGone) {
 		t.Errorf("vanished message: %v, want ErrMessageGone", err)
 	}
@@ -502,7 +507,6 @@ func TestDuplicateUniqueNames(t *testing.T) {
 	put(t, dir, "new", "1700000001.twin.mx", "a\n")
 	put(t, dir, "cur", "1700000001.twin.mx:2,F", "b\n")
 	mb := openMB(t, dir, Options{})
-	defer mb.Close()
 	u := uids(mb)
 	if len(u) != 3 {
 		t.Fatalf("UIDs %q, want 3 messages", u)
@@ -513,5 +517,18 @@ func TestDuplicateUniqueNames(t *testing.T) {
 			t.Fatalf("UIDs not unique or not valid: %q", u)
 		}
 		seen[x] = true
+	}
+	// Deleting the doubly linked message removes both names; the twins
+	// are separate messages.
+	if err := mb.Commit(context.Background(), []int{0, 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := keys(tree(t, dir, true))
+	want := []string{"./", "cur/", "new/", "tmp/"}
+	if mb.UID(1) == "1700000001.twin.mx" { // the cur/ twin sorts first
+		want = []string{"./", "cur/", "new/", "new/1700000001.twin.mx", "tmp/"}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after deleting: %q, want %q", got, want)
 	}
 }

@@ -9,13 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // helperEnv selects a helper role in a re-executed test binary; the Maildir
@@ -329,6 +326,3 @@ func TestPermissionDenied(t *testing.T) {
 		t.Fatalf("Open of a root-only Maildir as nobody: %s", out)
 	}
 }
-
-var _ = strconv.Itoa
-var _ = unix.Getpid

@@ -11,7 +11,7 @@ import (
 // wireForm is the wire form W(file) written out literally from its
 // definition, as the reference for WireSize.
 func wireForm(b []byte) []byte {
-	var out []byte
+	out := make([]byte, 0, len(b)+len(b)/8+2)
 	for i, c := range b {
 		if c == '\n' && (i == 0 || b[i-1] != '\r') {
 			out = append(out, '\r')
@@ -66,6 +66,7 @@ func TestWireSize(t *testing.T) {
 func TestWireSizeLarge(t *testing.T) {
 	// 20 MB with CRLF pairs straddling the 32 KiB read boundary.
 	var b bytes.Buffer
+	b.Grow(21 << 20)
 	line := strings.Repeat("x", 32<<10-1) + "\r\n" + strings.Repeat("y", 77) + "\n"
 	for b.Len() < 20<<20 {
 		b.WriteString(line)
