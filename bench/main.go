@@ -223,6 +223,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err := b.data.prepare(&b.cfg); err != nil {
 		return fmt.Errorf("generating Maildirs: %w", err)
 	}
+	removeStaleWork(b.cfg.cacheDir)
 	b.work, err = os.MkdirTemp(b.cfg.cacheDir, "work-")
 	if err != nil {
 		return err
@@ -345,6 +346,20 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	b.progress("done in %s", time.Since(b.start).Round(time.Second))
 	return nil
+}
+
+// removeStaleWork removes work directories left by runs that were killed
+// (older than a full run could last; a concurrent run's is left alone).
+func removeStaleWork(cacheDir string) {
+	ents, _ := os.ReadDir(cacheDir)
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "work-") {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 2*time.Hour {
+			_ = os.RemoveAll(filepath.Join(cacheDir, e.Name()))
+		}
+	}
 }
 
 func loadAvg() string {

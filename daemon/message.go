@@ -87,10 +87,21 @@ func (e *encoder) write(p []byte) {
 		if i > 0 {
 			cr = p[i-1] == '\r'
 		}
-		if cr {
+		switch {
+		case cap(e.out)-len(e.out) >= i+2:
+			// Fast path: the line fits in the batch.
+			if cr {
+				e.out = append(e.out, p[:i+1]...)
+				e.n += int64(i + 1)
+			} else {
+				e.out = append(e.out, p[:i]...)
+				e.out = append(e.out, '\r', '\n')
+				e.n += int64(i + 2)
+			}
+		case cr:
 			e.emit(p[:i+1])
 			e.n += int64(i + 1)
-		} else {
+		default:
 			e.emit(p[:i])
 			e.emit(crlf)
 			e.n += int64(i + 2)

@@ -268,9 +268,13 @@ func (s *Server) remove(sess *session) {
 }
 
 // Shutdown stops accepting, lets sessions already in UPDATE finish, tells
-// the others "-ERR [SYS/TEMP] server shutting down" and closes them WITHOUT
-// Commit (Mailbox.Close), and returns when all sessions are gone or ctx is
-// done (then it closes them forcibly and returns ctx's error).
+// the others
+//
+//	-ERR [SYS/TEMP] server shutting down
+//
+// and closes them WITHOUT Commit (Mailbox.Close), and returns when all
+// sessions are gone or ctx is done (then it closes them forcibly and returns
+// ctx's error).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing.Swap(true) {

@@ -139,6 +139,13 @@ func newNotifier(t testing.TB) *notifier {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Reachable after pop3d drops privileges, as /run/systemd/notify is.
+	if err := os.Chmod(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
 	n := &notifier{path: path, conn: c, cond: make(chan struct{})}
 	go func() {
 		buf := make([]byte, 4096)
