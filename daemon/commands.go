@@ -120,6 +120,7 @@ func (s *session) cmdQuit() bool {
 		return false
 	}
 	s.state = stateUpdate
+	s.updating.Store(true)
 	var deleted, retrieved []int
 	for i := range s.mbox.Len() {
 		switch {

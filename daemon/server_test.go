@@ -196,3 +196,28 @@ func TestConnectionLimitTLS(t *testing.T) {
 		t.Errorf("refusal not logged")
 	}
 }
+
+// A client that stopped reading in the middle of a RETR must not hold the
+// shutdown up for its whole WriteTimeout: Shutdown returns without having
+// to force anything, and the mailbox is released without Commit.
+func TestShutdownWithStuckRetr(t *testing.T) {
+	b := newMemBackend()
+	b.addUser("u", "p", memMessage{data: []byte(strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n", 1<<18))})
+	ts := startServer(t, b, daemon.ModePlain, func(c *daemon.Config) { c.WriteTimeout = time.Hour })
+	c := ts.login(t, "u", "p")
+	c.cmd("DELE 1", "+OK message 1 deleted")
+	c.cmd("RSET", "+OK maildrop has 1 messages (17039360 octets)")
+	c.send("RETR 1")
+	time.Sleep(200 * time.Millisecond) // let the socket buffers fill
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a session stuck writing: %v", err)
+	}
+	if got := waitFor(t, b.closes, "Close of the stuck session"); got != "u" {
+		t.Errorf("Close for %q", got)
+	}
+	if len(b.commits) != 0 {
+		t.Error("Commit for a session cut off by shutdown")
+	}
+}

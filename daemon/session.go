@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,8 +70,9 @@ type session struct {
 	firstLine  bool // no command line read yet
 
 	state        state
-	user         string // from USER, waiting for PASS
-	authUser     string // logged in as
+	updating     atomic.Bool // Commit is running or done: shutdown lets it finish and answer
+	user         string      // from USER, waiting for PASS
+	authUser     string      // logged in as
 	mbox         Mailbox
 	deleted      bitset
 	retrieved    bitset
@@ -110,7 +112,11 @@ type connWriter struct {
 
 func (w *connWriter) Write(p []byte) (int, error) {
 	t := w.s.cfg.WriteTimeout
-	if w.short && (t == 0 || t > closeDeadline) {
+	// During shutdown a session that is not in UPDATE gets only a short
+	// while to write (a client that stopped reading a RETR must not hold
+	// up the exit for a whole WriteTimeout).
+	short := w.short || (w.s.srv.closing.Load() && !w.s.updating.Load())
+	if short && (t == 0 || t > closeDeadline) {
 		t = closeDeadline
 	}
 	if t > 0 {
@@ -125,6 +131,10 @@ func (w *connWriter) Write(p []byte) (int, error) {
 // the server shutting down. Called by Server.Shutdown.
 func (s *session) interrupt() {
 	s.raw.SetReadDeadline(time.Unix(1, 0))
+	if !s.updating.Load() {
+		// A write blocked on a client that stopped reading ends soon too.
+		s.raw.SetWriteDeadline(time.Now().Add(closeDeadline))
+	}
 }
 
 func (s *session) remoteIPString() string {
