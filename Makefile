@@ -10,7 +10,6 @@ VERSION     ?= $(shell cat VERSION)
 GO_LDFLAGS  ?= -s -w -X main.version=$(VERSION)
 GO_BUILDFLAGS ?= -trimpath
 export GOTOOLCHAIN := local
-export CGO_ENABLED ?= 0
 
 RUN_DIR     ?= $(CURDIR)/run
 RUN_PORT    ?= 1110
@@ -20,7 +19,7 @@ RUN_PORT    ?= 1110
 all: build
 
 build:
-	$(GO) build $(GO_BUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o bin/pop3d ./cmd/pop3d
+	CGO_ENABLED=0 $(GO) build $(GO_BUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o bin/pop3d ./cmd/pop3d
 
 # A demo mailbox and user demo/demo under ./run, pop3d in the foreground.
 run: build
@@ -43,7 +42,7 @@ test-deps:
 	@scripts/test-deps
 
 test-go:
-	$(GO) test -race -count=1 -timeout 25m ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m ./...
 
 test-install:
 	@contrib/debian/install-test
