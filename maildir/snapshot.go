@@ -77,6 +77,7 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 		}
 	}
 	m.names = arena.String()
+	namesCap := arena.Cap()
 
 	msgs = m.sortMessages(msgs)
 	msgs = m.dedupe(msgs)
@@ -110,7 +111,21 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 		clear(m.msgs[len(out):])
 		m.msgs = out
 	}
+	m.trim(namesCap)
 	return nil
+}
+
+// trim gives back what the capacity hints over-estimated: the snapshot
+// lives as long as the session, and for the many small mailboxes of a busy
+// server the hint (a directory's size is at least one block) was most of
+// each idle session's memory.
+func (m *Mailbox) trim(namesCap int) {
+	if cap(m.msgs) > len(m.msgs)+len(m.msgs)/4+8 {
+		m.msgs = slices.Clone(m.msgs)
+	}
+	if n := len(m.names); namesCap > n+n/4+256 {
+		m.names = strings.Clone(m.names)
+	}
 }
 
 // sortMessages orders msgs by delivery time, unique name, cur/ before new/,
@@ -360,7 +375,9 @@ func (m *Mailbox) applyCache() {
 // read keep srcNone.
 func (m *Mailbox) computeSizes(ctx context.Context, fds [2]int, todo []int) error {
 	// More workers than CPUs: on a cold cache or NFS the reads wait.
-	workers := min(max(4*runtime.GOMAXPROCS(0), 8), 32, len(todo))
+	// A few files are read by one worker: each holds a 64 KiB buffer, and a
+	// small mailbox gains nothing from parallel reads.
+	workers := min(max(4*runtime.GOMAXPROCS(0), 8), 32, (len(todo)+filesPerWorker-1)/filesPerWorker)
 	var next int
 	var mu sync.Mutex // guards next
 	var wg sync.WaitGroup
@@ -443,6 +460,9 @@ func fileWireSize(dirfd int, name string, buf []byte) (int64, int64, error) {
 		}
 	}
 }
+
+// filesPerWorker is how many files to size make one more reader worthwhile.
+const filesPerWorker = 16
 
 // maxMessage bounds the bytes read to size one message.
 const maxMessage = 64 << 30
