@@ -261,7 +261,7 @@ func (w *shortWriter) Write(p []byte) (int, error) {
 }
 
 func TestOutWriter(t *testing.T) {
-	pieces := []string{"+OK\r\n", strings.Repeat("a", 3000), strings.Repeat("b", 5000), "x", strings.Repeat("c", 70000), "end\r\n"}
+	pieces := []string{"+OK\r\n", strings.Repeat("a", writeBufSize-1000), strings.Repeat("b", 5000), "x", strings.Repeat("c", 2*writeBufSize+10), "end\r\n"}
 	var want strings.Builder
 	var dst bytes.Buffer
 	o := &outWriter{w: &dst}
@@ -287,7 +287,7 @@ func TestOutWriter(t *testing.T) {
 
 	sw := &shortWriter{limit: 100}
 	o = &outWriter{w: sw}
-	o.WriteString(strings.Repeat("z", 5000))
+	o.WriteString(strings.Repeat("z", writeBufSize+1000))
 	if _, err := o.WriteString("more"); err == nil {
 		t.Fatal("no error after the writer failed")
 	}

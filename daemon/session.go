@@ -16,12 +16,13 @@ import (
 	"time"
 )
 
-// Buffer sizes: small. An idle connection keeps only the read buffer;
-// the write buffer is pooled (writer.go), and messages are sent through
-// pooled buffers too (message.go).
+// Buffer sizes. An idle connection keeps only the small read buffer. The
+// write buffer is pooled (writer.go) and held only while there is output
+// pending, so it can be large: pipelined RETRs of small messages then
+// share one system call per 64 KiB instead of costing two each.
 const (
 	readBufSize  = 1024
-	writeBufSize = 4096
+	writeBufSize = 64 << 10
 )
 
 // closeDeadline bounds the last writes to a client being dropped: the

@@ -270,7 +270,7 @@ func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("maildir %s: message %s: %w", m.dir, m.UID(i), err)
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+	if err := unix.Fstat(f.fd, &st); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("maildir %s: message %s: %w", m.dir, m.UID(i), err)
 	}
@@ -290,14 +290,76 @@ func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
 	// A learnt mtime is saved if the cache is written anyway; it is a
 	// second check only, not worth a rewrite.
 	x.dsize, x.mtime = st.Size, mt
+	f.left = st.Size
 	return f, nil
 }
 
 // openMessage opens a message file for reading. Symbolic links are not
 // followed: a user able to write into the Maildir must not be able to read
 // other files of the daemon's user through POP3.
-func openMessage(p string) (*os.File, error) {
-	return os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+func openMessage(p string) (*messageFile, error) {
+	for {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+		}
+		return &messageFile{fd: fd, name: p}, nil
+	}
+}
+
+// messageFile is an open message, read up to the size it had when opened.
+// A bare file descriptor rather than an *os.File: RETR is the hot path,
+// and os.File costs a poller registration (refused for regular files), a
+// finalizer and, with a known size, the final read that returns 0, all of
+// which showed in profiles of retrieving many small messages.
+type messageFile struct {
+	fd   int
+	name string
+	left int64 // bytes still to read; Read reports EOF at 0
+}
+
+func (f *messageFile) Read(p []byte) (int, error) {
+	if f.fd < 0 {
+		return 0, fs.ErrClosed
+	}
+	if f.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > f.left {
+		p = p[:f.left]
+	}
+	for {
+		n, err := unix.Read(f.fd, p)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, &fs.PathError{Op: "read", Path: f.name, Err: err}
+		}
+		if n == 0 {
+			// Truncated since it was opened: what there is is the message;
+			// the engine notices the size and corrects it.
+			f.left = 0
+			return 0, io.EOF
+		}
+		f.left -= int64(n)
+		return n, nil
+	}
+}
+
+func (f *messageFile) Close() error {
+	if f.fd < 0 {
+		return fs.ErrClosed
+	}
+	err := unix.Close(f.fd)
+	f.fd = -1
+	if err != nil {
+		return &fs.PathError{Op: "close", Path: f.name, Err: err}
+	}
+	return nil
 }
 
 // CorrectSize records that RETR of message i sent octets octets, not

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -203,8 +204,60 @@ func TestRETRStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	if _, ok := rc.(*os.File); !ok {
+	if _, ok := rc.(*messageFile); !ok {
 		t.Errorf("Open returns %T, want the file itself (no buffering)", rc)
+	}
+	buf := make([]byte, 64<<10)
+	n, err := rc.Read(buf)
+	if err != nil || n == 0 || n > len(buf) {
+		t.Fatalf("first Read = %d, %v", n, err)
+	}
+	rest, err := io.ReadAll(rc)
+	if err != nil || n+len(rest) != 1<<20 {
+		t.Errorf("read %d+%d bytes, %v; want %d", n, len(rest), err, 1<<20)
+	}
+}
+
+// A message reads as it was when opened: bytes appended later are not
+// sent (its size was announced), and a file truncated meanwhile ends early
+// without an error (the engine notices the size and corrects it).
+func TestOpenReadsSizeAtOpen(t *testing.T) {
+	dir := newMaildir(t)
+	put(t, dir, "new", "1.a.mx", "hello\n")
+	put(t, dir, "new", "2.b.mx", "hello world\n")
+	mb := openMB(t, dir, Options{})
+	defer mb.Close()
+	rc, err := mb.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "new", "1.a.mx"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("appended\n")
+	f.Close()
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(got) != "hello\n" {
+		t.Errorf("grown file read %q, %v", got, err)
+	}
+	rc, err = mb.Open(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "new", "2.b.mx"), 3); err != nil {
+		t.Fatal(err)
+	}
+	got, err = io.ReadAll(rc)
+	if err != nil || string(got) != "hel" {
+		t.Errorf("truncated file read %q, %v", got, err)
+	}
+	if err := rc.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := rc.Close(); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("second Close: %v", err)
 	}
 }
 
