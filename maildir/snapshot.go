@@ -119,11 +119,15 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 // lives as long as the session, and for the many small mailboxes of a busy
 // server the hint (a directory's size is at least one block) was most of
 // each idle session's memory.
+//
+// Only a gross over-estimate is worth the copy (a directory that once held
+// many more entries keeps its size): on a large mailbox a moderate one costs
+// less memory than the copy costs time.
 func (m *Mailbox) trim(namesCap int) {
-	if cap(m.msgs) > len(m.msgs)+len(m.msgs)/4+8 {
+	if cap(m.msgs) > 2*len(m.msgs)+16 {
 		m.msgs = slices.Clone(m.msgs)
 	}
-	if n := len(m.names); namesCap > n+n/4+256 {
+	if n := len(m.names); namesCap > 2*n+1024 {
 		m.names = strings.Clone(m.names)
 	}
 }
