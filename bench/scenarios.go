@@ -144,13 +144,11 @@ func (b *bench) loginStat(ctx context.Context) error {
 	for k, n := range b.cfg.sizes {
 		m := b.data.load(bigUser(n))
 		first := "first" + fmt.Sprint(n)
-		res, err := b.interleave(ctx, "login-stat first "+first, b.cfg.firstRounds[k], false, func(ctx context.Context, s *server, warm bool) ([]float64, error) {
-			if err := b.copyAs(s.root, bigUser(n), first); err != nil {
-				return nil, err
-			}
+		// loginStat1 is one timed session of user on s; STAT must match m.
+		loginStat1 := func(ctx context.Context, s *server, user string) ([]float64, error) {
 			ctx, cancel := sessionCtx(ctx)
 			defer cancel()
-			d, err := session(ctx, s.addr, first, password, func(c *client) error {
+			d, err := session(ctx, s.addr, user, password, func(c *client) error {
 				cnt, octets, err := c.stat()
 				if err != nil {
 					return err
@@ -158,6 +156,12 @@ func (b *bench) loginStat(ctx context.Context) error {
 				return checkStat(m, cnt, octets)
 			})
 			return []float64{ms(d)}, err
+		}
+		res, err := b.interleave(ctx, "login-stat first "+first, b.cfg.firstRounds[k], false, func(ctx context.Context, s *server, warm bool) ([]float64, error) {
+			if err := b.copyAs(s.root, bigUser(n), first); err != nil {
+				return nil, err
+			}
+			return loginStat1(ctx, s, first)
 		})
 		if err != nil {
 			return err
@@ -169,16 +173,7 @@ func (b *bench) loginStat(ctx context.Context) error {
 		}
 
 		res, err = b.interleave(ctx, "login-stat repeat "+bigUser(n), b.cfg.repeatRounds[k], true, func(ctx context.Context, s *server, warm bool) ([]float64, error) {
-			ctx, cancel := sessionCtx(ctx)
-			defer cancel()
-			d, err := session(ctx, s.addr, bigUser(n), password, func(c *client) error {
-				cnt, octets, err := c.stat()
-				if err != nil {
-					return err
-				}
-				return checkStat(m, cnt, octets)
-			})
-			return []float64{ms(d)}, err
+			return loginStat1(ctx, s, bigUser(n))
 		})
 		if err != nil {
 			return err
@@ -376,29 +371,14 @@ func (b *bench) retrAll(ctx context.Context) error {
 // file into one reused buffer and write it to a loopback TCP socket that
 // another goroutine drains; MB/s of file bytes.
 func copyRate1(ctx context.Context, dir string, m []mailgen.Message) (float64, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	conn, err := net.Dial("tcp", l.Addr().String())
+	conn, srv, err := loopback()
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
-	srv, err := l.Accept()
-	if err != nil {
-		return 0, err
-	}
 	defer srv.Close()
-	var n int64
-	var rerr error
-	done := make(chan struct{})
 	start := time.Now()
-	go func() {
-		n, rerr = io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{srv}, make([]byte, 256<<10))
-		close(done)
-	}()
+	wait := drain(srv)
 	buf := make([]byte, 128<<10)
 	var werr error
 	for _, msg := range m {
@@ -427,17 +407,57 @@ func copyRate1(ctx context.Context, dir string, m []mailgen.Message) (float64, e
 			break
 		}
 	}
-	conn.(*net.TCPConn).CloseWrite()
-	<-done
+	conn.CloseWrite()
+	n, rerr := wait()
 	el := time.Since(start)
 	if werr != nil {
 		return 0, werr
 	}
+	return fileRate("copied", n, rerr, m, el)
+}
+
+// loopback returns both ends of a fresh loopback TCP connection.
+func loopback() (client *net.TCPConn, srv net.Conn, err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer l.Close()
+	conn, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err = l.Accept()
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn.(*net.TCPConn), srv, nil
+}
+
+// drain reads srv to EOF in the background; wait returns the bytes read.
+func drain(srv net.Conn) (wait func() (int64, error)) {
+	var n int64
+	var err error
+	done := make(chan struct{})
+	go func() {
+		n, err = io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{srv}, make([]byte, 256<<10))
+		close(done)
+	}()
+	return func() (int64, error) {
+		<-done
+		return n, err
+	}
+}
+
+// fileRate checks that n, the bytes drained (with the drain's error rerr),
+// are exactly the files of m, and gives MB/s of them over el.
+func fileRate(verb string, n int64, rerr error, m []mailgen.Message, el time.Duration) (float64, error) {
 	if rerr != nil {
 		return 0, rerr
 	}
 	if n != diskTotal(m) {
-		return 0, fmt.Errorf("copied %d bytes, files hold %d", n, diskTotal(m))
+		return 0, fmt.Errorf("%s %d bytes, files hold %d", verb, n, diskTotal(m))
 	}
 	return float64(n) / 1e6 / el.Seconds(), nil
 }
@@ -461,26 +481,16 @@ func diskTotal(m []mailgen.Message) int64 {
 // catRate1 runs cat(1) on the mailbox's files with its stdout a loopback TCP
 // socket that we drain, and returns MB/s of file bytes.
 func catRate1(ctx context.Context, dir string, m []mailgen.Message) (float64, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	conn, srv, err := loopback()
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	conn, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		return 0, err
-	}
-	f, err := conn.(*net.TCPConn).File()
+	defer srv.Close()
+	f, err := conn.File()
 	conn.Close()
 	if err != nil {
 		return 0, err
 	}
-	srv, err := l.Accept()
-	if err != nil {
-		f.Close()
-		return 0, err
-	}
-	defer srv.Close()
 	var list strings.Builder
 	for _, msg := range m {
 		list.WriteString(filepath.Join(dir, "retr", msg.Name))
@@ -497,26 +507,14 @@ func catRate1(ctx context.Context, dir string, m []mailgen.Message) (float64, er
 		return 0, err
 	}
 	f.Close() // cat holds the only copy: EOF when it exits
-	var n int64
-	var rerr error
-	done := make(chan struct{})
-	go func() {
-		n, rerr = io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{srv}, make([]byte, 256<<10))
-		close(done)
-	}()
+	wait := drain(srv)
 	werr := cmd.Wait()
-	<-done
+	n, rerr := wait()
 	el := time.Since(start)
 	if werr != nil {
 		return 0, fmt.Errorf("cat: %v: %s", werr, stderr.String())
 	}
-	if rerr != nil {
-		return 0, rerr
-	}
-	if n != diskTotal(m) {
-		return 0, fmt.Errorf("cat sent %d bytes, files hold %d", n, diskTotal(m))
-	}
-	return float64(n) / 1e6 / el.Seconds(), nil
+	return fileRate("cat sent", n, rerr, m, el)
 }
 
 // concurrent: N clients over the conc users, each session login + UIDL +

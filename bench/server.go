@@ -207,6 +207,21 @@ func newDovecot(bin, base, root, passwd string, uid, gid int) (*server, error) {
 		log: filepath.Join(base, "dovecot.log")}, nil
 }
 
+// procStat returns the fields of /proc/PID/stat after the command name,
+// state first, or nil if the process is gone. The command name is in
+// parentheses and may contain spaces, so it is cut at the last ')'.
+func procStat(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
 // treePIDs returns pid and all its descendants.
 func treePIDs(pid int) []int {
 	ents, err := os.ReadDir("/proc")
@@ -219,16 +234,7 @@ func treePIDs(pid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The command name is in parentheses and may contain spaces.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
+		f := procStat(p)
 		if len(f) < 2 {
 			continue
 		}
@@ -271,16 +277,8 @@ func treeMemory(pid int) (pssKiB int64, procs int, err error) {
 func treeCPU(pid int) time.Duration {
 	var ticks int64
 	for _, p := range treePIDs(pid) {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		// Fields after ")": state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+		f := procStat(p)
+		// state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
 		if len(f) < 15 {
 			continue
 		}

@@ -250,13 +250,9 @@ func (s *session) cmdRetr(rest string) bool {
 	if len(args) != 1 {
 		return s.bad("RETR takes one argument: the message number")
 	}
-	i, ok, cont := s.msgArg(args[0])
+	r, i, ok, cont := s.open(args[0])
 	if !ok {
 		return cont
-	}
-	r, ok := s.open(i)
-	if !ok {
-		return true
 	}
 	defer r.Close()
 	size := s.mbox.Size(i)
@@ -285,13 +281,9 @@ func (s *session) cmdTop(rest string) bool {
 	if !valid {
 		return s.bad("invalid line count")
 	}
-	i, ok, cont := s.msgArg(args[0])
+	r, i, ok, cont := s.open(args[0])
 	if !ok {
 		return cont
-	}
-	r, ok := s.open(i)
-	if !ok {
-		return true
 	}
 	defer r.Close()
 	s.reply("+OK top of message follows")
@@ -301,11 +293,16 @@ func (s *session) cmdTop(rest string) bool {
 	return true
 }
 
-// open opens message i, answering the error if that fails.
-func (s *session) open(i int) (io.ReadCloser, bool) {
+// open opens the message numbered arg (from 1). When ok is false the error
+// has been answered and cont says whether the session goes on.
+func (s *session) open(arg string) (r io.ReadCloser, i int, ok, cont bool) {
+	i, ok, cont = s.msgArg(arg)
+	if !ok {
+		return nil, i, false, cont
+	}
 	r, err := s.mbox.Open(i)
 	if err == nil {
-		return r, true
+		return r, i, true, true
 	}
 	s.srv.logger.Warn("cannot open message", "remote_ip", s.remoteIPString(), "user", s.authUser,
 		"message", i+1, "err", err)
@@ -315,7 +312,7 @@ func (s *session) open(i int) (io.ReadCloser, bool) {
 	} else {
 		s.reply("-ERR [SYS/TEMP] cannot read message " + itoa(int64(i+1)))
 	}
-	return nil, false
+	return nil, i, false, true
 }
 
 // sendFailed handles an error in the middle of a multi-line response: the

@@ -57,7 +57,7 @@ func TestInsecureAuthPolicy(t *testing.T) {
 			one("AUTH", "+OK", "."),
 			one("STLS", "+OK begin TLS negotiation"),
 		})
-		c.startTLS(ca.clientConfig())
+		c.startTLS(clientConfig(ca))
 		run(t, c, []step{one("CAPA", capaAuth...), one("USER alice", "+OK")})
 		c.send("PASS secret")
 		if l := c.line(); !strings.HasPrefix(l, "+OK maildrop") {

@@ -122,7 +122,7 @@ func idleConnMemory(t testing.TB, n int, useTLS bool) float64 {
 		ca, r, _, _ := tlsSetup(t)
 		withTLS(r)(&cfg)
 		mode = daemon.ModeTLS
-		ccfg := ca.clientConfig()
+		ccfg := clientConfig(ca)
 		ccfg.ClientSessionCache = nil
 		dial = func(addr string) (net.Conn, error) { return tls.Dial("tcp", addr, ccfg) }
 	}

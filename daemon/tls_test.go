@@ -2,15 +2,8 @@ package daemon_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,93 +12,21 @@ import (
 	"time"
 
 	"github.com/pop3d/pop3d/daemon"
+	"github.com/pop3d/pop3d/internal/testpki"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "pop3d test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue writes a leaf for 127.0.0.1 and localhost, with serial, to
-// certFile and keyFile.
-func (ca *testCA) issue(t testing.TB, serial int64, certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	writeFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
-}
-
-// writeFile replaces name atomically, as certbot does.
-func writeFile(t testing.TB, name string, data []byte) {
-	t.Helper()
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (ca *testCA) clientConfig() *tls.Config {
-	return &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"}
+// clientConfig trusts only ca, for server name 127.0.0.1.
+func clientConfig(ca *testpki.CA) *tls.Config {
+	return &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}
 }
 
 // tlsSetup makes a CA, a certificate and a CertReloader over its files.
-func tlsSetup(t testing.TB) (*testCA, *daemon.CertReloader, string, string) {
+func tlsSetup(t testing.TB) (*testpki.CA, *daemon.CertReloader, string, string) {
 	t.Helper()
-	ca := newTestCA(t)
+	ca := testpki.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, 100, certFile, keyFile)
+	ca.Issue(t, 100, certFile, keyFile)
 	r, err := daemon.NewCertReloader(certFile, keyFile, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +52,7 @@ func TestSTLS(t *testing.T) {
 	// Commands pipelined after STLS in plain text must be thrown away.
 	c.send("STLS\r\nUSER evil\r\nPASS injected")
 	c.expect("+OK begin TLS negotiation")
-	c.startTLS(ca.clientConfig())
+	c.startTLS(clientConfig(ca))
 	run(t, c, []step{
 		one("CAPA", capaAuth...),
 		one("PASS secret", "-ERR send USER first"), // USER from before TLS is forgotten
@@ -157,7 +78,7 @@ func TestImplicitTLS(t *testing.T) {
 	ca, r, _, _ := tlsSetup(t)
 	b := aliceBackend()
 	ts := startServer(t, b, daemon.ModeTLS, withTLS(r))
-	conn, err := tls.Dial("tcp", ts.addr, ca.clientConfig())
+	conn, err := tls.Dial("tcp", ts.addr, clientConfig(ca))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +128,7 @@ func TestCertificateSwap(t *testing.T) {
 	serial := func(conn *tls.Conn) int64 {
 		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 	}
-	old, err := tls.Dial("tcp", ts.addr, ca.clientConfig())
+	old, err := tls.Dial("tcp", ts.addr, clientConfig(ca))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,14 +141,14 @@ func TestCertificateSwap(t *testing.T) {
 
 	// A broken pair (key of another certificate) is refused, the old one stays.
 	dir := t.TempDir()
-	ca.issue(t, 300, filepath.Join(dir, "c"), filepath.Join(dir, "k"))
+	ca.Issue(t, 300, filepath.Join(dir, "c"), filepath.Join(dir, "k"))
 	other, _ := os.ReadFile(filepath.Join(dir, "k"))
-	ca.issue(t, 200, certFile, keyFile+".new")
-	writeFile(t, keyFile, other)
+	ca.Issue(t, 200, certFile, keyFile+".new")
+	testpki.WriteFile(t, keyFile, other, 0o600)
 	if err := r.Reload(); err == nil {
 		t.Fatal("Reload accepted a mismatched pair")
 	}
-	c2, err := tls.Dial("tcp", ts.addr, ca.clientConfig())
+	c2, err := tls.Dial("tcp", ts.addr, clientConfig(ca))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,9 +160,9 @@ func TestCertificateSwap(t *testing.T) {
 	// The good pair is picked up by the next handshake without Reload once
 	// a second has passed since the last look.
 	newKey, _ := os.ReadFile(keyFile + ".new")
-	writeFile(t, keyFile, newKey)
+	testpki.WriteFile(t, keyFile, newKey, 0o600)
 	time.Sleep(1100 * time.Millisecond)
-	c3, err := tls.Dial("tcp", ts.addr, ca.clientConfig())
+	c3, err := tls.Dial("tcp", ts.addr, clientConfig(ca))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pop3d/pop3d/internal/testpki"
 )
 
 func splitHostPort(t testing.TB, addr string) (string, string) {
@@ -55,9 +57,8 @@ func TestCurlTLS(t *testing.T) {
 		t.Error("curl pop3s:// without --cacert succeeded; the server certificate should not be trusted")
 	}
 	// --ssl-reqd with a wrong CA fails rather than falling back to plain text.
-	other := newTestCA(t)
 	bad := s.dir + "/other-ca.pem"
-	writeFile(t, bad, other.certPEM, 0o644)
+	testpki.NewCA(t).WriteCert(t, bad)
 	if _, _, err := runCmdErr(time.Minute, nil, "curl", "-sS", "--max-time", "20", "--ssl-reqd", "--cacert", bad, curlURL("pop3", srv.addr, "")); err == nil {
 		t.Error("curl --ssl-reqd with an unrelated CA succeeded")
 	}

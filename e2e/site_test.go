@@ -2,16 +2,9 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pop3d/pop3d/internal/testpki"
 )
 
 // Test users. alice's entry is made by Apache's htpasswd -B, bob's by
@@ -39,7 +34,7 @@ type site struct {
 	caFile   string // PEM of the test CA
 	certFile string // server certificate (leaf), PEM
 	keyFile  string
-	ca       *testCA
+	ca       *testpki.CA
 	serial   *big.Int // serial of the certificate in certFile
 }
 
@@ -56,12 +51,12 @@ func newSite(t testing.TB) *site {
 	}
 	runCmd(t, 30*time.Second, nil, "htpasswd", "-B", "-C", "5", "-b", "-c", s.passwd, alice, alicePass)
 	s.addUserWithPop3d(t, bob, bobPass)
-	s.ca = newTestCA(t)
+	s.ca = testpki.NewCA(t)
 	s.caFile = filepath.Join(dir, "ca.pem")
-	writeFile(t, s.caFile, s.ca.certPEM, 0o644)
+	s.ca.WriteCert(t, s.caFile)
 	s.certFile = filepath.Join(dir, "cert.pem")
 	s.keyFile = filepath.Join(dir, "key.pem")
-	s.serial = s.ca.issue(t, s.certFile, s.keyFile)
+	s.serial = s.ca.Issue(t, 100, s.certFile, s.keyFile).SerialNumber
 	return s
 }
 
@@ -268,94 +263,7 @@ func writeFile(t testing.TB, path string, data []byte, mode os.FileMode) {
 	}
 }
 
-// testCA issues server certificates for 127.0.0.1 and localhost.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-	pool    *x509.CertPool
-}
-
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "pop3d e2e test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{
-		cert:    cert,
-		key:     key,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pool:    pool,
-	}
-}
-
-// issue writes a new server certificate and key (PEM) and returns its
-// serial number. The files are replaced atomically, as certbot does.
-func (ca *testCA) issue(t testing.TB, certFile, keyFile string) *big.Int {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial.Add(serial, big.NewInt(2))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replaceFile(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	replaceFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
-	return serial
-}
-
-// replaceFile writes path atomically (temp file + rename).
-func replaceFile(t testing.TB, path string, data []byte, mode os.FileMode) {
-	t.Helper()
-	tmp := path + ".tmp"
-	writeFile(t, tmp, data, mode)
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // tlsConfig trusts only the test CA, for server name 127.0.0.1.
 func (s *site) tlsConfig() *tls.Config {
-	return &tls.Config{RootCAs: s.ca.pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	return &tls.Config{RootCAs: s.ca.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pop3d/pop3d/internal/testpki"
 )
 
 // TestSTLS: CAPA before and after STLS, login over the upgraded connection,
@@ -154,7 +156,7 @@ func TestCertificateReload(t *testing.T) {
 	}
 	old.login(alice, alicePass)
 
-	serial2 := s.ca.issue(t, s.certFile, s.keyFile)
+	serial2 := s.ca.Issue(t, 200, s.certFile, s.keyFile).SerialNumber
 	from := len(srv.notify.messages())
 	srv.signal(syscall.SIGHUP)
 	from = srv.notify.waitFor(t, "RELOADING=1", from, 10*time.Second)
@@ -256,7 +258,7 @@ func TestCertificateAutoReload(t *testing.T) {
 	c.quit()
 
 	// Renewal without a signal: files are checked at most once a second.
-	serial2 := s.ca.issue(t, s.certFile, s.keyFile)
+	serial2 := s.ca.Issue(t, 200, s.certFile, s.keyFile).SerialNumber
 	var got string
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -274,7 +276,7 @@ func TestCertificateAutoReload(t *testing.T) {
 
 	// A broken pair: the old one stays, and the log says why.
 	logBefore := len(srv.logLines())
-	replaceFile(t, s.certFile, []byte("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n"), 0o644)
+	testpki.WriteFile(t, s.certFile, []byte("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n"), 0o644)
 	from := len(srv.notify.messages())
 	srv.signal(syscall.SIGHUP)
 	from = srv.notify.waitFor(t, "RELOADING=1", from, 10*time.Second)
