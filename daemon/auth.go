@@ -43,8 +43,7 @@ func (s *session) tlsRequired() string {
 func (s *session) cmdUser(rest string) bool {
 	if !s.authAllowed() {
 		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", "USER", "reason", "TLS required")
-		s.reply(s.tlsRequired())
-		return true
+		return s.refuse(s.tlsRequired())
 	}
 	args := splitArgs(rest)
 	if len(args) != 1 {
@@ -58,8 +57,7 @@ func (s *session) cmdUser(rest string) bool {
 func (s *session) cmdPass(rest string, hasRest bool) bool {
 	if !s.authAllowed() {
 		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", "USER", "reason", "TLS required")
-		s.reply(s.tlsRequired())
-		return true
+		return s.refuse(s.tlsRequired())
 	}
 	if s.user == "" {
 		return s.bad("send USER first")
@@ -89,14 +87,12 @@ func (s *session) cmdAuth(rest string) bool {
 		return s.bad("too many arguments")
 	}
 	if upperASCII(args[0]) != "PLAIN" {
-		// Not counted as a bad command: clients may probe mechanisms.
-		s.reply("-ERR unsupported SASL mechanism")
-		return true
+		// Not a bad command: clients may probe mechanisms.
+		return s.refuse("-ERR unsupported SASL mechanism")
 	}
 	if !s.authAllowed() {
 		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", "PLAIN", "reason", "TLS required")
-		s.reply(s.tlsRequired())
-		return true
+		return s.refuse(s.tlsRequired())
 	}
 	s.user = ""
 	var resp string

@@ -8,6 +8,11 @@ const (
 	maxAuthLineLen    = 8 << 10 // one SASL response line
 	maxBadBeforeLogin = 3       // bad commands before the connection is closed
 	maxBadAfterLogin  = 20      // consecutive bad commands, once logged in
+	// maxRefusedBeforeLogin bounds the login attempts refused without
+	// counting as bad commands (credentials without TLS, unknown SASL
+	// mechanisms): a client may probe a few, but not loop until the idle
+	// timeout.
+	maxRefusedBeforeLogin = 10
 )
 
 // bitset is a set of message indexes.

@@ -167,3 +167,21 @@ func TestProxiedPerIPLimit(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Refused login attempts are not bad commands, but a client that keeps
+// sending credentials where they are refused is cut off, not served until
+// the idle timeout.
+func TestRefusedLoginAttemptsBounded(t *testing.T) {
+	ts := startServer(t, aliceBackend(), daemon.ModePlain, trustLoopback)
+	c := ts.dialProxied(t, proxyV1("198.51.100.1"))
+	c.expect("+OK POP3 server ready")
+	for k := range 9 {
+		if k%2 == 0 {
+			c.cmd("USER alice", "-ERR [AUTH] authentication is not allowed on an unencrypted connection")
+		} else {
+			c.cmd("AUTH X-UNKNOWN", "-ERR unsupported SASL mechanism")
+		}
+	}
+	c.cmd("AUTH PLAIN", "-ERR [AUTH] too many refused login attempts")
+	c.expectClosed()
+}

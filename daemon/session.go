@@ -80,6 +80,7 @@ type session struct {
 	left         int   // messages not deleted
 	leftOctets   int64 // their total size
 	badCmds      int
+	refused      int // login attempts refused without a bad-command count
 	authFailures int
 }
 
@@ -339,6 +340,19 @@ func (s *session) bad(text string) bool {
 		return false
 	}
 	s.reply("-ERR " + text)
+	return true
+}
+
+// refuse answers a login attempt this connection may not make (no TLS, an
+// unknown mechanism) with line; false means the client has been refused
+// too often and the connection must be closed.
+func (s *session) refuse(line string) bool {
+	s.refused++
+	if s.refused >= maxRefusedBeforeLogin {
+		s.reply("-ERR [AUTH] too many refused login attempts")
+		return false
+	}
+	s.reply(line)
 	return true
 }
 

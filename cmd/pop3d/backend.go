@@ -79,10 +79,12 @@ func (b *backend) Login(ctx context.Context, name, pass string, info daemon.Conn
 	}
 	dir, err := mailboxPath(s.template, u)
 	if errors.Is(err, maildir.ErrBadUser) {
-		// The name cannot map to a directory of its own; such a user
-		// never logs in, and looks like any failed login.
-		b.logger.Warn("login refused: user name unusable in the maildir template", "user", u.Name, "err", err)
-		return nil, daemon.ErrAuth
+		// The name cannot map to a directory of its own, so such a user
+		// never logs in. The password was right: this is the admin's
+		// naming problem, not a guess, and must not read as a failed
+		// login (fail2ban would ban the client's address for it).
+		return nil, &daemon.Error{Code: daemon.CodeSysPerm, Text: "mailbox unavailable",
+			Err: fmt.Errorf("user name unusable in the maildir template: %w", err)}
 	}
 	if err != nil {
 		return nil, &daemon.Error{Code: daemon.CodeSysPerm, Text: "mailbox unavailable", Err: err}

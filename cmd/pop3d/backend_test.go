@@ -110,7 +110,8 @@ func TestBackendLogin(t *testing.T) {
 		{"control character", "bob\x01", "pw with spaces", daemon.CodeAuth, 0},
 		{"too long", strings.Repeat("a", 256), "x", daemon.CodeAuth, 0},
 		{"invalid UTF-8", "b\xffob", "x", daemon.CodeAuth, 0},
-		{"escaping name, right password", "dot@..", "d", daemon.CodeAuth, 0},
+		{"escaping name, right password", "dot@..", "d", daemon.CodeSysPerm, 0},
+		{"escaping name, wrong password", "dot@..", "x", daemon.CodeAuth, 0},
 		{"relative home (line refused)", "relhome", "r", daemon.CodeAuth, 0},
 		{"home is a file", "filehome", "f", daemon.CodeSysPerm, 0},
 	}

@@ -19,8 +19,12 @@ import (
 )
 
 // shutdownGrace is how long SIGTERM waits for sessions in UPDATE to finish
-// before closing everything.
-const shutdownGrace = 5 * time.Second
+// before closing everything. Other sessions are told and closed within about
+// a second whatever this is, so it only bounds a QUIT's deletions in
+// progress (many unlinks on NFS can take a while): cutting those short
+// loses no mail but leaves the client without its +OK, to fetch again what
+// it already has. It stays under the unit's TimeoutStopSec (30 s).
+const shutdownGrace = 25 * time.Second
 
 // state is the running daemon: what SIGHUP reloads and SIGTERM stops.
 type state struct {
