@@ -89,9 +89,18 @@ func le64(s string) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// readCache reads and verifies the cache file in dir and returns its
-// records, undecoded.
-func readCache(dir string) ([]byte, error) {
+// cacheLimit is the largest cache file worth reading for a snapshot of n
+// messages: twice the records it could need, plus slack. The file is
+// writable by the mailbox's owner, so its size must not decide what a
+// login allocates (a sparse 1 GiB file would cost 1 GiB a login); a larger
+// one is ignored and rewritten.
+func cacheLimit(n int) int64 {
+	return int64(n)*recSize*2 + 4<<10
+}
+
+// readCache reads and verifies the cache file in dir, if it is at most
+// limit bytes, and returns its records, undecoded.
+func readCache(dir string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(filepath.Join(dir, cacheName), os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
@@ -101,8 +110,11 @@ func readCache(dir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() || st.Size() > maxCacheSize {
-		return nil, errors.New("cache: not a regular file of sane size")
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("cache: not a regular file")
+	}
+	if st.Size() > min(limit, maxCacheSize) {
+		return nil, fmt.Errorf("cache: %d bytes, more than %d messages need", st.Size(), limit)
 	}
 	data := make([]byte, st.Size())
 	if _, err := io.ReadFull(f, data); err != nil {

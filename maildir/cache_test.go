@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"testing"
 )
 
@@ -27,7 +28,7 @@ func TestCacheRoundTrip(t *testing.T) {
 	if err := writeCache(dir, in); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := readCache(dir)
+	recs, err := readCache(dir, maxCacheSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestCacheRoundTrip(t *testing.T) {
 	if err := writeCache(dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	if recs, err := readCache(dir); err != nil || len(recs) != 0 {
+	if recs, err := readCache(dir, maxCacheSize); err != nil || len(recs) != 0 {
 		t.Fatalf("empty cache: %d %v", len(recs), err)
 	}
 }
@@ -116,4 +117,68 @@ func FuzzParseCache(f *testing.F) {
 			entries(recs) // must not panic
 		}
 	})
+}
+
+// TestCacheOversizedIgnored is the review's S6: the cache file is writable
+// by the mailbox's owner, and its size must not decide what a login
+// allocates.
+func TestCacheOversizedIgnored(t *testing.T) {
+	dir := newMaildir(t)
+	put(t, dir, "new", "1700000000.a.mx", "a\n")
+	put(t, dir, "new", "1700000001.b.mx", "bb\n")
+	want := []int64{3, 4}
+	openMB(t, dir, Options{}).Close()
+	p := filepath.Join(dir, cacheName)
+
+	// A valid cache with far more records than the Maildir has messages.
+	ents := make([]cacheEntry, 1000)
+	for k := range ents {
+		ents[k] = cacheEntry{ts: int64(k), ino: uint64(k), h: uint64(k), wsize: 1}
+	}
+	if err := writeCache(dir, ents); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readCache(dir, cacheLimit(2)); err == nil {
+		t.Errorf("readCache of %d records for 2 messages succeeded", len(ents))
+	}
+	if _, err := readCache(dir, cacheLimit(len(ents))); err != nil {
+		t.Errorf("readCache with room for it: %v", err)
+	}
+
+	// A sparse file of 256 MiB: cheap on disk, not to be read.
+	if err := os.Truncate(p, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	mb := openMB(t, dir, Options{})
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+		t.Errorf("Open with a 256 MiB cache file allocated %d bytes", n)
+	}
+	for i, w := range want {
+		if mb.Size(i) != w {
+			t.Errorf("Size(%d) = %d, want %d", i, mb.Size(i), w)
+		}
+	}
+	mb.Close()
+	if st, err := os.Stat(p); err != nil || st.Size() > cacheLimit(2) {
+		t.Errorf("cache not rewritten: %v", err)
+	}
+}
+
+func TestSnapshotHint(t *testing.T) {
+	for _, tt := range []struct{ in, want int64 }{
+		{-1, 0},
+		{0, 0},
+		{4096, 4096},
+		{5 << 20, 5 << 20},
+		{8 << 20, 8 << 20},
+		{64 << 20, 8 << 20}, // an ext4 directory that once held a million entries
+		{1 << 40, 8 << 20},
+	} {
+		if got := snapshotHint(tt.in); got != tt.want {
+			t.Errorf("snapshotHint(%d) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
 }

@@ -16,9 +16,11 @@ import (
 //
 // A message renamed by another program during the session is found again by
 // unique name and inode and still deleted; one that vanished is simply gone.
-// A file is unlinked only under the name it was listed with, or under the
-// name that now holds the same unique name and inode; renames stay within
-// the Maildir and never replace an existing file; so no message is lost that
+// A file is unlinked only under the name it was listed with while that name
+// still holds the message's inode, or under the name a fresh listing shows
+// with the same unique name and inode; a second name (hard link) only while
+// it holds the same inode as the file just unlinked; renames stay within the
+// Maildir and never replace an existing file; so no message is lost that
 // was not marked. If unlinks fail, the error is a *CommitError
 // counting them, and everything else was still done.
 //
@@ -72,15 +74,12 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 			continue
 		}
 		isDel[i] = true
-		d, n := m.where(i)
-		err := unix.Unlinkat(fds[d], n, 0)
+		d, n, st, err := m.locate(fds, i, find)
 		if errors.Is(err, unix.ENOENT) {
-			l, ok := find(i)
-			if !ok {
-				m.log.Debug("message to delete already gone", "uid", m.UID(i), "file", n)
-				continue
-			}
-			d, n = l.dir, l.name
+			m.log.Debug("message to delete already gone", "uid", m.UID(i), "file", n)
+			continue
+		}
+		if err == nil {
 			err = unix.Unlinkat(fds[d], n, 0)
 			if errors.Is(err, unix.ENOENT) {
 				continue
@@ -97,10 +96,21 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		removed++
 		changed[d] = true
 		if a, ok := m.alias[i]; ok {
-			// The same inode under a second name (checked at listing).
-			if err := unix.Unlinkat(fds[a.dir], a.name, 0); err == nil {
-				changed[a.dir] = true
-			} else if !errors.Is(err, unix.ENOENT) {
+			// A second name of the same file, seen at listing; unlinked
+			// only while it still is the file just removed.
+			var ast unix.Stat_t
+			err := unix.Fstatat(fds[a.dir], a.name, &ast, unix.AT_SYMLINK_NOFOLLOW)
+			switch {
+			case err == nil && ast.Ino == st.Ino && ast.Dev == st.Dev:
+				err = unix.Unlinkat(fds[a.dir], a.name, 0)
+				if err == nil {
+					changed[a.dir] = true
+				}
+			case err == nil:
+				m.log.Warn("second name of deleted message now holds another file, left alone", "uid", m.UID(i),
+					"file", subdirs[a.dir]+"/"+a.name)
+			}
+			if err != nil && !errors.Is(err, unix.ENOENT) {
 				m.log.Warn("cannot remove second link of deleted message", "uid", m.UID(i),
 					"file", subdirs[a.dir]+"/"+a.name, "err", err)
 			}
@@ -143,6 +153,37 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		return &CommitError{NotRemoved: notRemoved, Err: firstErr}
 	}
 	return syncErr
+}
+
+// locate returns where message i's file is now and its stat: under its
+// listed (or relocated) name if that still holds the message's inode, else
+// wherever a fresh listing (find) shows the same unique name and inode. A
+// name now holding another file is not the message: unlinking it would lose
+// a message nobody marked. ENOENT means the message is gone.
+func (m *Mailbox) locate(fds [2]int, i int, find func(int) (location, bool)) (uint8, string, unix.Stat_t, error) {
+	var st unix.Stat_t
+	d, n := m.where(i)
+	err := unix.Fstatat(fds[d], n, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err == nil && st.Ino == m.msgs[i].ino {
+		return d, n, st, nil
+	}
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return d, n, st, err
+	}
+	// Gone from that name, or replaced there. The fresh listing compares
+	// inodes from getdents, as the snapshot did, so it also covers a
+	// filesystem whose getdents and stat inodes differ.
+	l, ok := find(i)
+	if !ok {
+		if err == nil {
+			m.log.Info("file of message to delete replaced by another, left alone", "uid", m.UID(i),
+				"file", subdirs[d]+"/"+n)
+		}
+		return d, n, st, unix.ENOENT
+	}
+	d, n = l.dir, l.name
+	err = unix.Fstatat(fds[d], n, &st, unix.AT_SYMLINK_NOFOLLOW)
+	return d, n, st, err
 }
 
 // markSeen gives the file d/n the S flag, moving it to cur/.

@@ -41,6 +41,7 @@ const (
 	srcW                       // Dovecot's ,W= in the name
 	srcCache                   // the size cache
 	srcComputed                // read the file in this session
+	srcStale                   // announced, but the file changed on disk since: not cached
 )
 
 // message is one entry of the snapshot. It is kept small (no strings of its
@@ -85,6 +86,7 @@ type Mailbox struct {
 	alias   map[int]location // second names of the same file (see dedupe)
 	fresh   listing          // recent listing for relocate
 	freshAt time.Time
+	relists int           // listings taken by relocate (for tests)
 	corr    map[int]int64 // sizes corrected by CorrectSize
 	dirty   bool          // the size cache needs rewriting
 	done    bool          // committed or closed
@@ -250,17 +252,23 @@ func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
 	}
 	d, n := m.where(i)
 	f, err := openMessage(m.path(d, n))
-	// Renamed by another program? A recent listing first, then a new one.
-	for _, force := range []bool{false, true} {
-		if !errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		found, relisted := m.relocate(i, force)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Renamed by another program? A recent listing first. Every
+		// listing is younger than the snapshot, so a message missing from
+		// it is gone: relisting for each would make a client fetching
+		// thousands of messages deleted under it relist the Maildir
+		// thousands of times. Only a listing that shows the message under a
+		// name it has left since (renamed again) is worth renewing.
+		found, relisted := m.relocate(i, false)
 		if found {
 			d, n = m.where(i)
 			f, err = openMessage(m.path(d, n))
-		} else if relisted {
-			break
+			if errors.Is(err, fs.ErrNotExist) && !relisted {
+				if found, _ = m.relocate(i, true); found {
+					d, n = m.where(i)
+					f, err = openMessage(m.path(d, n))
+				}
+			}
 		}
 	}
 	if errors.Is(err, fs.ErrNotExist) {
@@ -285,10 +293,16 @@ func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
 		// announced may be wrong; the engine counts and calls CorrectSize.
 		m.log.Warn("message changed on disk since its size was computed", "uid", m.UID(i),
 			"file", n, "size", st.Size, "was", x.dsize)
+		// Its cache entry goes: the wire size is now unknown, and pairing
+		// the new size and mtime with the old wire size would hide the
+		// change from later sessions. CorrectSize after a complete RETR
+		// saves the right one.
+		x.src = srcStale
 		m.dirty = true
 	}
 	// A learnt mtime is saved if the cache is written anyway; it is a
-	// second check only, not worth a rewrite.
+	// second check only, not worth a rewrite. The new size and mtime are
+	// what a corrected size is saved with.
 	x.dsize, x.mtime = st.Size, mt
 	f.left = st.Size
 	return f, nil

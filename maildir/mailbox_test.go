@@ -294,6 +294,42 @@ func TestCacheInPlaceRewriteAndCorrectSize(t *testing.T) {
 	}
 }
 
+// TestCacheInPlaceRewriteWithoutRETR is the review's S4: a session that
+// notices a file changed in place but never completes its RETR must not
+// save the old wire size with the new on-disk size, which would hide the
+// change from every later session.
+func TestCacheInPlaceRewriteWithoutRETR(t *testing.T) {
+	dir := newMaildir(t)
+	name := "1700000000.a.mx"
+	put(t, dir, "new", name, "a\nb\n")
+	mb := openMB(t, dir, Options{})
+	if mb.Size(0) != 6 {
+		t.Fatalf("Size = %d", mb.Size(0))
+	}
+	mb.Close()
+	p := filepath.Join(dir, "new", name)
+	if err := os.WriteFile(p, []byte("a\nb\nc\n"), 0o600); err != nil { // same inode
+		t.Fatal(err)
+	}
+	// Session 2 opens the message (and notices the change) but the client
+	// drops the connection before the end of the RETR.
+	mb = openMB(t, dir, Options{})
+	if mb.Size(0) != 6 {
+		t.Fatalf("Size = %d, want the cached 6 (cache not used?)", mb.Size(0))
+	}
+	rc, err := mb.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	mb.Close()
+	mb = openMB(t, dir, Options{})
+	defer mb.Close()
+	if mb.Size(0) != 9 {
+		t.Fatalf("next session: Size = %d, want 9 (the file as it is now)", mb.Size(0))
+	}
+}
+
 func TestCacheCrowdedSecond(t *testing.T) {
 	// 100 messages delivered in the same second (an import) take the map
 	// path of the cache merge; the cache must still be used and exact.
@@ -372,14 +408,14 @@ func TestCorruptCache(t *testing.T) {
 			}
 		}
 		mb.Close()
-		if _, err := readCache(dir); err != nil {
+		if _, err := readCache(dir, maxCacheSize); err != nil {
 			t.Errorf("cache not rewritten: %v", err)
 		}
 	}
 	// Stale entries are pruned.
 	os.Remove(filepath.Join(dir, "new", "1700000000.x.mx"))
 	openMB(t, dir, Options{}).Close()
-	recs, _ := readCache(dir)
+	recs, _ := readCache(dir, maxCacheSize)
 	if n := len(recs) / recSize; n != 2 {
 		t.Errorf("cache has %d entries, want 2", n)
 	}
@@ -528,27 +564,65 @@ func TestDropWithoutCommit(t *testing.T) {
 	}
 }
 
+// TestCommitPartialFailure: an unlink that fails is counted, and the other
+// messages are still removed. The failure is a directory the session's
+// user cannot write (cur/, mode 0500), so that the file keeps its inode:
+// a name now holding another file would be a message gone, not a failure.
+// As root, where permissions do not apply, the session runs as nobody.
 func TestCommitPartialFailure(t *testing.T) {
 	dir := newMaildir(t)
 	for i := range 4 {
-		put(t, dir, "new", "170000000"+string(rune('0'+i))+".m.mx", "x\n")
+		sub, name := "new", "170000000"+string(rune('0'+i))+".m.mx"
+		if i == 1 {
+			sub, name = "cur", name+":2,S"
+		}
+		put(t, dir, sub, name, "x\n")
 	}
-	mb := openMB(t, dir, Options{})
-	// Message 1's name now holds a non-empty directory: unlink fails with
-	// EISDIR whatever our privileges.
-	p := filepath.Join(dir, "new", "1700000001.m.mx")
-	os.Remove(p)
-	os.MkdirAll(filepath.Join(p, "x"), 0o700)
-	err := mb.Commit(context.Background(), []int{0, 1, 2}, nil)
-	var ce *CommitError
-	if !errors.As(err, &ce) || ce.NotRemoved != 1 {
-		t.Fatalf("Commit = %v, want *CommitError with NotRemoved 1", err)
+	if err := os.Chmod(filepath.Join(dir, "cur"), 0o500); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(filepath.Join(dir, "cur"), 0o700)
+	var out string
+	if os.Geteuid() != 0 {
+		out = partialFailureSession(dir)
+	} else {
+		for p := filepath.Dir(dir); p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+			os.Chmod(p, 0o755)
+		}
+		err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, nobody, nobody)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = runAsNobody(t, "partial-failure", dir)
+	}
+	if !strings.HasSuffix(out, "NotRemoved=1\n") {
+		t.Fatalf("Commit: %s\nwant a *CommitError with NotRemoved 1", out)
 	}
 	got := keys(tree(t, dir, true))
-	want := []string{"./", "cur/", "new/", "new/1700000001.m.mx/", "new/1700000001.m.mx/x/", "new/1700000003.m.mx", "tmp/"}
+	want := []string{"./", "cur/", "cur/1700000001.m.mx:2,S", "new/", "new/1700000003.m.mx", "tmp/"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
+}
+
+// partialFailureSession is the session of TestCommitPartialFailure; it
+// reports the CommitError's count.
+func partialFailureSession(dir string) string {
+	mb, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		return fmt.Sprintln("Open:", err)
+	}
+	err = mb.Commit(context.Background(), []int{0, 1, 2}, nil)
+	var ce *CommitError
+	if !errors.As(err, &ce) {
+		return fmt.Sprintln("Commit:", err)
+	}
+	return fmt.Sprintf("%v\nNotRemoved=%d\n", err, ce.NotRemoved)
 }
 
 func TestDuplicateUniqueNames(t *testing.T) {
@@ -583,5 +657,47 @@ func TestDuplicateUniqueNames(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("after deleting: %q, want %q", got, want)
+	}
+}
+
+// TestVanishedMessagesShareListings is the review's S1: a client fetching
+// many messages deleted under it must not make each relist the Maildir,
+// while a message renamed again after a listing is still found.
+func TestVanishedMessagesShareListings(t *testing.T) {
+	dir := newMaildir(t)
+	const n = 20
+	for i := range n {
+		put(t, dir, "new", fmt.Sprintf("17000000%02d.m.mx", i), "gone\n")
+	}
+	put(t, dir, "new", "1700000099.moved.mx", "moved\n")
+	mb := openMB(t, dir, Options{})
+	defer mb.Close()
+	// Another program renames the last message, and deletes the rest.
+	mv := func(from, to string) {
+		t.Helper()
+		if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mv("new/1700000099.moved.mx", "cur/1700000099.moved.mx:2,S")
+	if got := readMsg(t, mb, n); got != "moved\n" {
+		t.Fatalf("renamed message read %q", got)
+	}
+	for i := range n {
+		os.Remove(filepath.Join(dir, "new", fmt.Sprintf("17000000%02d.m.mx", i)))
+	}
+	before := mb.relists
+	for i := range n {
+		if _, err := mb.Open(i); !errors.Is(err, ErrMessageGone) {
+			t.Fatalf("Open(%d) of a deleted message: %v, want ErrMessageGone", i, err)
+		}
+	}
+	if k := mb.relists - before; k >= n/2 {
+		t.Errorf("%d deleted messages relisted the Maildir %d times", n, k)
+	}
+	// Renamed again: the recent listing is out of date for it.
+	mv("cur/1700000099.moved.mx:2,S", "cur/1700000099.moved.mx:2,FS")
+	if got := readMsg(t, mb, n); got != "moved\n" {
+		t.Fatalf("message renamed twice read %q", got)
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,6 +68,16 @@ func runHelper(role string) int {
 			return 1
 		}
 		fmt.Println("done")
+		return 0
+	case "alias-shift":
+		if err := aliasShiftSession(dir); err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		fmt.Println("done")
+		return 0
+	case "partial-failure":
+		fmt.Print(partialFailureSession(dir))
 		return 0
 	case "drop-priv-open":
 		_, err := Open(ctx, dir, Options{})
@@ -297,8 +309,17 @@ func TestPermissionDenied(t *testing.T) {
 		}
 		return
 	}
-	// As root permissions do not apply: re-exec as nobody a copy of the
-	// test binary that nobody can run.
+	// As root permissions do not apply: re-exec as nobody.
+	out := runAsNobody(t, "drop-priv-open", dir)
+	if !strings.HasPrefix(out, "permission=true ") {
+		t.Fatalf("Open of a root-only Maildir as nobody: %s", out)
+	}
+}
+
+// runAsNobody runs a helper role as user nobody, from a copy of the test
+// binary that nobody can run, and returns its output.
+func runAsNobody(t *testing.T, role, dir string) string {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -316,13 +337,80 @@ func TestPermissionDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(copyExe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=drop-priv-open", helperDirEnv+"="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Env = append(os.Environ(), helperEnv+"="+role, helperDirEnv+"="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("helper as nobody: %v: %s", err, out)
+		t.Fatalf("helper %s as nobody: %v: %s", role, err, out)
 	}
-	if !strings.HasPrefix(string(out), "permission=true ") {
-		t.Fatalf("Open of a root-only Maildir as nobody: %s", out)
+	return string(out)
+}
+
+// nobody is the uid and gid of user nobody on Debian.
+const nobody = 65534
+
+// TestUnreadableDropKeepsAliases is the review's M1: a message dropped from
+// the snapshot because it cannot be read must not shift the second names
+// (hard links) of the messages after it, or deleting one message unlinks a
+// name of another that nobody marked.
+func TestUnreadableDropKeepsAliases(t *testing.T) {
+	dir := newMaildir(t)
+	cur := filepath.Join(dir, "cur")
+	put(t, dir, "cur", "1000.a:2,S", "unreadable\n")
+	if err := os.Chmod(filepath.Join(cur, "1000.a:2,S"), 0); err != nil {
+		t.Fatal(err)
 	}
+	put(t, dir, "cur", "2000.b:2,RS", "message b\n")
+	// A move caught midway: b has a second name.
+	if err := os.Link(filepath.Join(cur, "2000.b:2,RS"), filepath.Join(cur, "2000.b:2,S")); err != nil {
+		t.Fatal(err)
+	}
+	put(t, dir, "cur", "3000.c:2,S", "message c\n")
+	if os.Geteuid() != 0 {
+		if err := aliasShiftSession(dir); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		// Root reads a mode 0 file: the session runs as nobody, who owns
+		// the Maildir.
+		for p := filepath.Dir(dir); p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+			os.Chmod(p, 0o755)
+		}
+		err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, nobody, nobody)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := runAsNobody(t, "alias-shift", dir); !strings.HasSuffix(out, "\ndone\n") {
+			t.Fatalf("session as nobody: %s", out)
+		}
+		os.Chmod(filepath.Join(cur, "1000.a:2,S"), 0o600) // for tree
+	}
+	got := keys(tree(t, dir, true))
+	want := []string{"./", "cur/", "cur/1000.a:2,S", "cur/2000.b:2,S", "new/", "tmp/"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after deleting only message c:\n got %q\nwant %q", got, want)
+	}
+}
+
+// aliasShiftSession is the session of TestUnreadableDropKeepsAliases: open
+// (1000.a cannot be read), let another program finish b's move, delete c.
+func aliasShiftSession(dir string) error {
+	mb, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		return err
+	}
+	if got := uids(mb); !slices.Equal(got, []string{"2000.b", "3000.c"}) {
+		mb.Close()
+		return fmt.Errorf("snapshot %q, want [2000.b 3000.c]", got)
+	}
+	if err := os.Remove(filepath.Join(dir, "cur", "2000.b:2,RS")); err != nil {
+		mb.Close()
+		return err
+	}
+	return mb.Commit(context.Background(), []int{1}, nil)
 }

@@ -27,14 +27,14 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 	defer closeDirs(fds)
 	// A capacity hint from the directories' sizes (on ext4 and XFS about
 	// 40-70 bytes per entry), so that appends rarely copy.
-	var hint int64
+	var sizes int64
 	for _, fd := range fds {
 		var st unix.Stat_t
 		if unix.Fstat(fd, &st) == nil {
-			hint += st.Size
+			sizes += st.Size
 		}
 	}
-	hint = min(hint, 64<<20)
+	hint := snapshotHint(sizes)
 	var arena strings.Builder
 	arena.Grow(int(max(hint, 4<<10)))
 	msgs := make([]message, 0, hint/64+16)
@@ -102,18 +102,40 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 		m.dirty = true
 		// Drop what could not be read: it vanished, or is unreadable and
 		// was logged. It is not touched, and shows in a later session.
+		// Second names are keyed by index: they move with their message,
+		// or Commit would unlink one of a message the user kept.
 		out := m.msgs[:0]
-		for _, x := range m.msgs {
-			if x.src != srcNone {
-				out = append(out, x)
+		var alias map[int]location
+		for i, x := range m.msgs {
+			if x.src == srcNone {
+				continue
 			}
+			if a, ok := m.alias[i]; ok {
+				if alias == nil {
+					alias = make(map[int]location)
+				}
+				alias[len(out)] = a
+			}
+			out = append(out, x)
 		}
 		clear(m.msgs[len(out):])
 		m.msgs = out
+		m.alias = alias
 	}
 	m.trim(namesCap)
 	return nil
 }
+
+// snapshotHint is the capacity hint, in bytes of names, for directories
+// of dirSizes bytes in all. It is capped (about 8 MiB, enough for 100k
+// messages) because an ext4 directory never shrinks: one that once held
+// a million entries would otherwise make every login allocate 64 MiB of
+// names and as much of messages. A larger mailbox grows by appending.
+func snapshotHint(dirSizes int64) int64 {
+	return min(max(dirSizes, 0), maxHint)
+}
+
+const maxHint = 8 << 20
 
 // trim gives back what the capacity hints over-estimated: the snapshot
 // lives as long as the session, and for the many small mailboxes of a busy
@@ -305,7 +327,7 @@ func (m *Mailbox) addDerived(key string) int32 {
 // override ,W= (they exist for such a name only after its last byte was
 // checked, or a RETR proved ,W= wrong).
 func (m *Mailbox) applyCache() {
-	recs, err := readCache(m.dir)
+	recs, err := readCache(m.dir, cacheLimit(len(m.msgs)))
 	if err != nil {
 		if !errors.Is(err, unix.ENOENT) {
 			m.log.Debug("size cache ignored", "err", err)
@@ -382,6 +404,11 @@ func (m *Mailbox) computeSizes(ctx context.Context, fds [2]int, todo []int) erro
 	// A few files are read by one worker: each holds a 64 KiB buffer, and a
 	// small mailbox gains nothing from parallel reads.
 	workers := min(max(4*runtime.GOMAXPROCS(0), 8), 32, (len(todo)+filesPerWorker-1)/filesPerWorker)
+	var shortEOF [2]bool
+	for d, fd := range fds {
+		var st unix.Statfs_t
+		shortEOF[d] = unix.Fstatfs(fd, &st) == nil && shortReadIsEOF(int64(st.Type)) // its width differs by GOARCH
+	}
 	var next int
 	var mu sync.Mutex // guards next
 	var wg sync.WaitGroup
@@ -410,7 +437,7 @@ func (m *Mailbox) computeSizes(ctx context.Context, fds [2]int, todo []int) erro
 					size, st, err = fileWCheck(fds[x.dir], name, x.size)
 					dsize, mtime = st.Size, st.Mtim.Nano()
 				} else {
-					size, dsize, err = fileWireSize(fds[x.dir], name, buf)
+					size, dsize, err = fileWireSize(fds[x.dir], name, buf, shortEOF[x.dir])
 				}
 				if err != nil {
 					x.src = srcNone
@@ -433,14 +460,16 @@ func (m *Mailbox) computeSizes(ctx context.Context, fds [2]int, todo []int) erro
 // fileWireSize reads the file name in the directory dirfd and returns its
 // wire size and its size on disk.
 //
-// There is no fstat: a read of a regular file returns less than asked only
-// at the end of the file, so the loop ends on a short read, and open, read,
-// close are the only system calls for a typical message (fstat and the read
-// returning 0 made this 40% slower on 100k files). What is not a regular
-// file despite its directory entry (replaced meanwhile) is caught anyway: a
-// directory fails with EISDIR, a FIFO opened O_NONBLOCK reads as empty or
-// EAGAIN, and maxMessage bounds an endless device.
-func fileWireSize(dirfd int, name string, buf []byte) (int64, int64, error) {
+// With shortEOF (see shortReadIsEOF) there is no fstat: a read of a
+// regular file there returns less than asked only at the end of the file,
+// so the loop ends on a short read, and open, read, close are the only
+// system calls for a typical message (fstat and the read returning 0 made
+// this 40% slower on 100k files). Elsewhere it reads until a read returns
+// 0. What is not a regular file despite its directory entry (replaced
+// meanwhile) is caught anyway: a directory fails with EISDIR, a FIFO opened
+// O_NONBLOCK reads as empty or EAGAIN, and maxMessage bounds an endless
+// device.
+func fileWireSize(dirfd int, name string, buf []byte, shortEOF bool) (int64, int64, error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, 0, err
@@ -456,13 +485,26 @@ func fileWireSize(dirfd int, name string, buf []byte) (int64, int64, error) {
 			return 0, 0, err
 		}
 		w.write(buf[:n])
-		if n < len(buf) {
+		if n == 0 || (shortEOF && n < len(buf)) {
 			return w.size(), w.n, nil
 		}
 		if w.n > maxMessage {
 			return 0, 0, errors.New("larger than 64 GiB")
 		}
 	}
+}
+
+// shortReadIsEOF reports whether on a filesystem of this type (statfs
+// f_type) a read of a regular file returns less than asked only at the
+// end of the file. That holds for local filesystems read through the page
+// cache; FUSE (sshfs, direct_io), CIFS and others may return short reads in
+// the middle of a file, which would undercount a size that is then cached.
+func shortReadIsEOF(fsType int64) bool {
+	switch uint32(fsType) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC:
+		return true
+	}
+	return false
 }
 
 // filesPerWorker is how many files to size make one more reader worthwhile.
@@ -510,7 +552,7 @@ func fileWCheck(dirfd int, name string, w int64) (int64, unix.Stat_t, error) {
 // have the same unique name and inode. One fresh listing serves the misses
 // of the next two seconds, so that a client fetching thousands of messages
 // deleted under it does not relist the Maildir for each; force relists
-// anyway. Callers hold m.mu.
+// anyway (for a listing that proved out of date). Callers hold m.mu.
 func (m *Mailbox) relocate(i int, force bool) (found, relisted bool) {
 	if force || m.fresh == nil || time.Since(m.freshAt) > 2*time.Second {
 		fds, err := m.openDirs()
@@ -519,6 +561,7 @@ func (m *Mailbox) relocate(i int, force bool) (found, relisted bool) {
 		}
 		m.fresh, m.freshAt = m.listAll(fds), time.Now()
 		closeDirs(fds)
+		m.relists++
 		relisted = true
 	}
 	l, ok := m.fresh.find(m.uniq(&m.msgs[i]), m.msgs[i].ino)
@@ -532,18 +575,20 @@ func (m *Mailbox) relocate(i int, force bool) (found, relisted bool) {
 	return true, relisted
 }
 
-// listing is where every unique name in new/ and cur/ is now.
-type listing map[string]placed
+// listing is where every file in new/ and cur/ is now, by unique name and
+// inode: two messages may share a unique name (a broken delivery), and each
+// must be found again.
+type listing map[listKey]location
 
-type placed struct {
-	location
+type listKey struct {
+	u   string
 	ino uint64
 }
 
 // find returns the place of the file with unique name u and inode ino.
 func (l listing) find(u string, ino uint64) (location, bool) {
-	p, ok := l[u]
-	return p.location, ok && p.ino == ino
+	p, ok := l[listKey{u, ino}]
+	return p, ok
 }
 
 // listAll lists new/ and cur/ afresh.
@@ -553,7 +598,7 @@ func (m *Mailbox) listAll(fds [2]int) listing {
 		var arena strings.Builder
 		err := readDir(fd, &arena, func(ino uint64, _ uint8, off, nlen int) {
 			n := arena.String()[off : off+nlen]
-			l[n[:parseName(n).uniqLen]] = placed{location{dir: uint8(d), name: n}, ino}
+			l[listKey{n[:parseName(n).uniqLen], ino}] = location{dir: uint8(d), name: n}
 		})
 		if err != nil {
 			m.log.Warn("cannot list directory", "dir", subdirs[d], "err", err)

@@ -3,9 +3,14 @@ package maildir
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"golang.org/x/sys/unix"
 )
 
 // wireForm is the wire form W(file) written out literally from its
@@ -108,4 +113,59 @@ func FuzzWireSize(f *testing.F) {
 			t.Fatalf("chunks of %d: %d, want %d", n, w.size(), want)
 		}
 	})
+}
+
+// TestShortReadIsEOF: the short-read shortcut of fileWireSize is taken only
+// on filesystems where a short read means the end of the file (review S5).
+func TestShortReadIsEOF(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		typ  int64
+		want bool
+	}{
+		{"ext4", unix.EXT4_SUPER_MAGIC, true},
+		{"xfs", unix.XFS_SUPER_MAGIC, true},
+		{"btrfs", unix.BTRFS_SUPER_MAGIC, true},
+		{"tmpfs", unix.TMPFS_MAGIC, true},
+		{"fuse", unix.FUSE_SUPER_MAGIC, false},
+		{"cifs", unix.CIFS_SUPER_MAGIC, false},
+		{"smb2", unix.SMB2_SUPER_MAGIC, false},
+		{"nfs", unix.NFS_SUPER_MAGIC, false},
+		{"9p", unix.V9FS_MAGIC, false},
+		{"unknown", 0, false},
+	} {
+		if got := shortReadIsEOF(tt.typ); got != tt.want {
+			t.Errorf("%s: shortReadIsEOF = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestFileWireSize checks both ways of finding the end of a file, with a
+// buffer small enough that messages span several reads and some end
+// exactly at a buffer boundary.
+func TestFileWireSize(t *testing.T) {
+	dir := t.TempDir()
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	const bufSize = 8
+	for k, in := range []string{
+		"", "a", "a\n", "a\r\n", "abcdefg\n", "abcdefgh", "abcdefg\r\nhijklmn\n",
+		"line one\nline two\r\nbare\rcr\nno final newline",
+		strings.Repeat("0123456\n", 5), strings.Repeat("x", 3*bufSize+1),
+	} {
+		name := fmt.Sprintf("m%d", k)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(in), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(len(wireForm([]byte(in))))
+		for _, shortEOF := range []bool{false, true} {
+			size, dsize, err := fileWireSize(dfd, name, make([]byte, bufSize), shortEOF)
+			if err != nil || size != want || dsize != int64(len(in)) {
+				t.Errorf("%q shortEOF=%v: %d, %d, %v; want %d, %d", in, shortEOF, size, dsize, err, want, len(in))
+			}
+		}
+	}
 }
