@@ -6,10 +6,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/pop3d/pop3d/internal/testlog"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,23 +21,8 @@ import (
 // server fails a test instead of hanging it.
 const ioTimeout = 10 * time.Second
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// syncBuffer collects output from many goroutines while the test reads it.
+type syncBuffer = testlog.Buffer
 
 // countingListener counts the writes made to each accepted connection.
 type countingListener struct {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/testlog"
 	"io"
 	"net"
 	"os"
@@ -105,23 +106,8 @@ func shortTempDir(t testing.TB) string {
 	return d
 }
 
-// syncBuffer collects a child's stderr while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output from many goroutines while the test reads it.
+type syncBuffer = testlog.Buffer
 
 // notifier is a NOTIFY_SOCKET the test listens on, as systemd does.
 type notifier struct {

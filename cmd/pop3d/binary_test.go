@@ -2,8 +2,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/testlog"
 	"net"
 	"os"
 	"os/exec"
@@ -66,23 +66,8 @@ func pop3dBinary(t *testing.T) string {
 	return bin
 }
 
-// syncBuffer collects a process's stderr while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output from many goroutines while the test reads it.
+type syncBuffer struct{ testlog.Buffer }
 
 // waitFor polls the log until re matches, and returns the submatches.
 func (b *syncBuffer) waitFor(t *testing.T, re *regexp.Regexp) []string {
