@@ -17,7 +17,8 @@ import (
 // system has none.
 func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	// O_NONBLOCK makes the master pollable, so that read deadlines work.
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		t.Skipf("no pseudo-terminals: %v", err)
 	}
@@ -38,8 +39,10 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 }
 
 // typeAnswers plays the user at the master side: after each prompt it types
-// the next answer. It returns everything the terminal showed.
-func typeAnswers(m *os.File, answers ...string) <-chan string {
+// the next answer. Once finished is closed (the program returned) it reads
+// what is left and returns everything the terminal showed, so that a last
+// message such as an error is never missed.
+func typeAnswers(m *os.File, finished <-chan struct{}, answers ...string) <-chan string {
 	done := make(chan string, 1)
 	go func() {
 		var seen bytes.Buffer
@@ -48,14 +51,20 @@ func typeAnswers(m *os.File, answers ...string) <-chan string {
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
 			m.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-			n, _ := m.Read(buf)
+			n, err := m.Read(buf)
 			seen.Write(buf[:n])
 			if c := strings.Count(seen.String(), "password: "); c > prompts && prompts < len(answers) {
 				m.Write([]byte(answers[prompts] + "\n"))
 				prompts++
 			}
-			if prompts == len(answers) && strings.Count(seen.String(), "\n") >= len(answers) {
-				break
+			select {
+			case <-finished:
+				if n == 0 || err != nil {
+					// Drained: the program has returned and nothing more came.
+					done <- seen.String()
+					return
+				}
+			default:
 			}
 		}
 		done <- seen.String()
@@ -83,10 +92,12 @@ func TestRunPasswdTerminal(t *testing.T) {
 			if before.Lflag&unix.ECHO == 0 {
 				t.Fatal("pty starts without echo")
 			}
-			shown := typeAnswers(m, tt.answers...)
+			finished := make(chan struct{})
+			shown := typeAnswers(m, finished, tt.answers...)
 			p := filepath.Join(t.TempDir(), "passwd")
 			var out bytes.Buffer
 			code := RunPasswd([]string{"-f", p, "tty"}, s, &out, s)
+			close(finished)
 			screen := <-shown
 			if code != tt.code {
 				t.Fatalf("status %d, want %d; screen %q", code, tt.code, screen)
