@@ -55,7 +55,9 @@ func (f *fetchmailRun) fetch(t *testing.T, args ...string) [][]byte {
 		before[e.Name()] = true
 	}
 	env := []string{"HOME=" + f.home, "FETCHMAILHOME=" + f.home}
-	all := append([]string{"-f", f.rc, "--idfile", f.idfile, "--nodetach", "-v"}, args...)
+	// As root fetchmail keeps its lock in /var/run whatever FETCHMAILHOME
+	// says, so parallel tests would refuse each other: one PID file each.
+	all := append([]string{"-f", f.rc, "--idfile", f.idfile, "--pidfile", filepath.Join(f.home, "fetchmail.pid"), "--nodetach", "-v"}, args...)
 	out, stderr, err := runCmdErr(2*time.Minute, env, "fetchmail", all...)
 	var ee *exec.ExitError
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
