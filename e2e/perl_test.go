@@ -2,12 +2,10 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
-	"time"
 )
 
 type netpop3Result struct {
@@ -38,11 +36,8 @@ func runNetPOP3(t *testing.T, mode, addr, cafile, del string) netpop3Result {
 		}
 	}
 	host, port := splitHostPort(t, addr)
-	out := runCmd(t, 2*time.Minute, nil, "perl", "testdata/netpop3_client.pl", mode, host, port, alice, alicePass, cafile, del)
 	var r netpop3Result
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("Net::POP3 output %q: %v", trunc(out), err)
-	}
+	runClient(t, &r, "perl", "testdata/netpop3_client.pl", mode, host, port, alice, alicePass, cafile, del)
 	return r
 }
 

@@ -33,12 +33,8 @@ func runPoplib(t *testing.T, mode, addr, cafile, del string) poplibResult {
 	t.Helper()
 	requireTool(t, "python3")
 	host, port := splitHostPort(t, addr)
-	out := runCmd(t, 2*time.Minute, nil, "python3", "testdata/poplib_client.py",
-		mode, host, port, alice, alicePass, cafile, del)
 	var r poplibResult
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("poplib output %q: %v", trunc(out), err)
-	}
+	runClient(t, &r, "python3", "testdata/poplib_client.py", mode, host, port, alice, alicePass, cafile, del)
 	return r
 }
 
@@ -150,5 +146,15 @@ func TestPythonPoplibTLS(t *testing.T) {
 	checkPoplib(t, r, msgs)
 	if contains(r.CapaBefore, "STLS") {
 		t.Errorf("CAPA on pop3s = %v offers STLS", r.CapaBefore)
+	}
+}
+
+// runClient runs a client script that prints its findings as JSON and
+// decodes them into v.
+func runClient(t *testing.T, v any, name string, args ...string) {
+	t.Helper()
+	out := runCmd(t, 2*time.Minute, nil, name, args...)
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("%s %s output %q: %v", name, args[0], trunc(out), err)
 	}
 }
