@@ -162,14 +162,10 @@ func (s *session) login(user, pass, mech string) bool {
 	n := mb.Len()
 	s.deleted = newBitset(n)
 	s.retrieved = newBitset(n)
-	s.left = n
-	s.leftOctets = 0
-	for i := range n {
-		s.leftOctets += mb.Size(i)
-	}
+	s.undeleteAll()
 	s.srv.logger.Info("login", "remote_ip", s.remoteIPString(), "user", user, "mech", mech, "tls", s.tls,
 		"messages", n, "octets", s.leftOctets)
-	s.reply("+OK maildrop has " + itoa(int64(n)) + " messages (" + itoa(s.leftOctets) + " octets)")
+	s.reply(s.maildropLine())
 	return true
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // handle answers one command line; false means the connection must close.
@@ -55,7 +56,8 @@ func (s *session) handle(line string) bool {
 
 // noArgs runs f for a command that takes no arguments.
 func (s *session) noArgs(rest string, f func() bool) bool {
-	if len(splitArgs(rest)) != 0 {
+	// Only spaces separate arguments: anything else is one.
+	if strings.TrimLeft(rest, " ") != "" {
 		return s.bad("no arguments expected")
 	}
 	return f()
@@ -157,9 +159,9 @@ func (s *session) cmdStat() bool {
 }
 
 // msgArg parses a message-number argument: it must name an existing message
-// that is not marked deleted. On failure it answers and returns ok false
-// and the result of bad.
-func (s *session) msgArg(arg string) (i int, ok, cont bool) {
+// that is not marked deleted ("message N " + ifDeleted otherwise). On
+// failure it answers and returns ok false and the result of bad.
+func (s *session) msgArg(arg, ifDeleted string) (i int, ok, cont bool) {
 	n, valid := parseNumber(arg)
 	if !valid {
 		return 0, false, s.bad("invalid message number")
@@ -169,7 +171,7 @@ func (s *session) msgArg(arg string) (i int, ok, cont bool) {
 	}
 	i = int(n - 1)
 	if s.deleted.has(i) {
-		return 0, false, s.bad("message " + arg + " is deleted")
+		return 0, false, s.bad("message " + arg + " " + ifDeleted)
 	}
 	return i, true, true
 }
@@ -204,7 +206,7 @@ func (s *session) cmdList(rest string, uid bool) bool {
 		s.reply(".")
 		return true
 	case 1:
-		i, ok, cont := s.msgArg(args[0])
+		i, ok, cont := s.msgArg(args[0], "is deleted")
 		if !ok {
 			return cont
 		}
@@ -219,11 +221,7 @@ func (s *session) cmdDele(rest string) bool {
 	if len(args) != 1 {
 		return s.bad("DELE takes one argument: the message number")
 	}
-	n, valid := parseNumber(args[0])
-	if valid && n >= 1 && n <= int64(s.mbox.Len()) && s.deleted.has(int(n-1)) {
-		return s.bad("message " + args[0] + " already deleted")
-	}
-	i, ok, cont := s.msgArg(args[0])
+	i, ok, cont := s.msgArg(args[0], "already deleted")
 	if !ok {
 		return cont
 	}
@@ -235,14 +233,25 @@ func (s *session) cmdDele(rest string) bool {
 }
 
 func (s *session) cmdRset() bool {
+	s.undeleteAll()
+	s.reply(s.maildropLine())
+	return true
+}
+
+// undeleteAll clears the deletion marks and recounts what is left: the
+// whole maildrop.
+func (s *session) undeleteAll() {
 	s.deleted.reset()
 	s.left = s.mbox.Len()
 	s.leftOctets = 0
 	for i := range s.left {
 		s.leftOctets += s.mbox.Size(i)
 	}
-	s.reply("+OK maildrop has " + itoa(int64(s.left)) + " messages (" + itoa(s.leftOctets) + " octets)")
-	return true
+}
+
+// maildropLine is the answer to a login or RSET.
+func (s *session) maildropLine() string {
+	return "+OK maildrop has " + itoa(int64(s.left)) + " messages (" + itoa(s.leftOctets) + " octets)"
 }
 
 func (s *session) cmdRetr(rest string) bool {
@@ -296,7 +305,7 @@ func (s *session) cmdTop(rest string) bool {
 // open opens the message numbered arg (from 1). When ok is false the error
 // has been answered and cont says whether the session goes on.
 func (s *session) open(arg string) (r io.ReadCloser, i int, ok, cont bool) {
-	i, ok, cont = s.msgArg(arg)
+	i, ok, cont = s.msgArg(arg, "is deleted")
 	if !ok {
 		return nil, i, false, cont
 	}

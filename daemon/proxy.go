@@ -67,8 +67,7 @@ func (s *session) readProxyHeader() bool {
 		s.srv.logger.Warn("connection refused", "remote", s.remote.String(), "listener", s.mode.String(),
 			"limit", "max_connections_per_ip")
 		if s.mode == ModePlain {
-			s.conn.SetWriteDeadline(time.Now().Add(refuseDeadline))
-			s.conn.Write([]byte("-ERR [SYS/TEMP] too many connections\r\n"))
+			writeTooMany(s.conn)
 		}
 		return false
 	}

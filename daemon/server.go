@@ -243,10 +243,16 @@ func (s *Server) takeIPLocked(ip netip.Addr, max int) bool {
 func (s *Server) refuse(c net.Conn, mode Mode, limit string) {
 	s.logger.Warn("connection refused", "remote", c.RemoteAddr().String(), "listener", mode.String(), "limit", limit)
 	if mode == ModePlain {
-		c.SetWriteDeadline(time.Now().Add(refuseDeadline))
-		c.Write([]byte("-ERR [SYS/TEMP] too many connections\r\n"))
+		writeTooMany(c)
 	}
 	c.Close()
+}
+
+// writeTooMany tells a plain-text client over a connection limit, within
+// refuseDeadline.
+func writeTooMany(c net.Conn) {
+	c.SetWriteDeadline(time.Now().Add(refuseDeadline))
+	c.Write([]byte("-ERR [SYS/TEMP] too many connections\r\n"))
 }
 
 // remove forgets a finished session.

@@ -266,14 +266,9 @@ func (s *session) loop() {
 		line, err := s.readCommand()
 		switch {
 		case err == nil:
-		case errors.Is(err, errLineTooLong):
-			if s.bad("line too long") {
-				continue
-			}
-			s.flush()
-			return
-		case errors.Is(err, errNUL):
-			if s.bad("NUL byte in command") {
+		case errors.Is(err, errLineTooLong), errors.Is(err, errNUL):
+			// The error text is the answer: "-ERR line too long".
+			if s.bad(err.Error()) {
 				continue
 			}
 			s.flush()
@@ -313,8 +308,7 @@ func (s *session) loop() {
 // ends.
 func (s *session) goodbye(line string) {
 	s.out.short = true
-	s.bw.WriteString(line)
-	s.bw.WriteString("\r\n")
+	s.reply(line)
 	s.flush()
 }
 

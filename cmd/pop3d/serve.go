@@ -122,7 +122,6 @@ func (st *state) backendSettings(cfg *Config) backendSettings {
 // daemonConfig translates the config for the engine.
 func (st *state) daemonConfig(cfg *Config) daemon.Config {
 	dc := daemon.DefaultConfig()
-	dc.TLSConfig = nil
 	if st.certs != nil {
 		dc.TLSConfig = &tls.Config{
 			MinVersion:     cfg.TLSMinVersion,
