@@ -138,8 +138,7 @@ func (v shaCryptVerifier) class() string { return v.setting }
 // yescryptVerifier verifies $y$ hashes with the parameter subset that
 // libxcrypt (mkpasswd, /etc/shadow) writes: "$y$j" + N + r, no flags.
 type yescryptVerifier struct {
-	hash   string
-	params string
+	hash string
 }
 
 func parseYescrypt(s string) (verifier, error) {
@@ -164,7 +163,7 @@ func parseYescrypt(s string) (verifier, error) {
 	if len(sum) != 43 || !isYescryptB64(sum) {
 		return nil, malformed(name, "hash part must be 43 characters of [./0-9A-Za-z]")
 	}
-	return yescryptVerifier{hash: s, params: params}, nil
+	return yescryptVerifier{hash: s}, nil
 }
 
 // isYescryptB64 checks s the way yescrypt-go decodes it: little-endian

@@ -63,11 +63,10 @@ type loaded struct {
 
 // fileID is what tells a changed file cheaply.
 type fileID struct {
-	dev, ino    uint64
-	size        int64
-	mtime       int64 // ns since the epoch
-	ctime       int64
-	statMissing bool // the platform gave no inode: compare size and mtime only
+	dev, ino uint64 // zero where the platform gives none
+	size     int64
+	mtime    int64 // ns since the epoch
+	ctime    int64
 }
 
 // Open reads the password file at path. It fails if the file cannot be read

@@ -65,13 +65,10 @@ type hashInfo struct {
 // string. A string that matches no known form is refused, never taken as a
 // plain-text password.
 func parseHash(s string) (verifier, hashInfo, error) {
-	if s == "" {
-		return nil, hashInfo{}, &hashError{msg: "empty password hash"}
-	}
-	if s[0] == '{' {
+	if strings.HasPrefix(s, "{") {
 		return parseDovecot(s)
 	}
-	v, scheme, err := parseCrypt(s)
+	v, scheme, err := parseCrypt(s) // refuses "" too
 	return v, hashInfo{scheme: scheme}, err
 }
 

@@ -12,7 +12,6 @@ func idOf(fi fs.FileInfo) fileID {
 	id := fileID{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		id.statMissing = true
 		return id
 	}
 	id.dev, id.ino = st.Dev, st.Ino

@@ -105,6 +105,20 @@ func benchOpen(b *testing.B, dir string) *Mailbox {
 	return mb
 }
 
+// benchSTAT logs in to dir and totals the sizes, as STAT does.
+func benchSTAT(b *testing.B, dir string) *Mailbox {
+	b.Helper()
+	mb := benchOpen(b, dir)
+	var total int64
+	for i := range mb.Len() {
+		total += mb.Size(i)
+	}
+	if mb.Len() != benchN || total == 0 {
+		b.Fatalf("Len %d total %d", mb.Len(), total)
+	}
+	return mb
+}
+
 // BenchmarkOpenSTAT is a repeat login + STAT at 100k messages (cache warm).
 func BenchmarkOpenSTAT(b *testing.B) {
 	dir := benchMaildir(b)
@@ -113,15 +127,7 @@ func BenchmarkOpenSTAT(b *testing.B) {
 	cpu := cpuTime()
 	defer reportCPU(b, cpu)
 	for b.Loop() {
-		mb := benchOpen(b, dir)
-		var total int64
-		for i := range mb.Len() {
-			total += mb.Size(i)
-		}
-		if mb.Len() != benchN || total == 0 {
-			b.Fatalf("Len %d total %d", mb.Len(), total)
-		}
-		mb.Close()
+		benchSTAT(b, dir).Close()
 	}
 }
 
@@ -135,11 +141,7 @@ func BenchmarkOpenUIDLLIST(b *testing.B) {
 	cpu := cpuTime()
 	defer reportCPU(b, cpu)
 	for b.Loop() {
-		mb := benchOpen(b, dir)
-		var total int64
-		for i := range mb.Len() {
-			total += mb.Size(i)
-		}
+		mb := benchSTAT(b, dir)
 		var line []byte
 		for i := range mb.Len() {
 			line = strconv.AppendInt(line[:0], int64(i+1), 10)

@@ -19,9 +19,9 @@ import (
 // A file is unlinked only under the name it was listed with while that name
 // still holds the message's inode, or under the name a fresh listing shows
 // with the same unique name and inode; a second name (hard link) only while
-// it holds the same inode as the file just unlinked; renames stay within the
-// Maildir and never replace an existing file; so no message is lost that
-// was not marked. If unlinks fail, the error is a *CommitError
+// it holds the same inode as the file just unlinked; renames (S flag) find
+// the file the same way, stay within the Maildir and never replace an
+// existing file; so no message is lost or flagged that was not marked. If unlinks fail, the error is a *CommitError
 // counting them, and everything else was still done.
 //
 // Once started, Commit does not stop for ctx: each step is atomic, and
@@ -40,11 +40,13 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		}
 		return fmt.Errorf("maildir %s: commit: %w", m.dir, err)
 	}
+	isDel := make([]bool, len(m.msgs))
 	fds, err := m.openDirs()
 	if err != nil {
 		n := 0
 		for _, i := range deleted {
-			if m.valid(i) {
+			if m.valid(i) && !isDel[i] {
+				isDel[i] = true
 				n++
 			}
 		}
@@ -65,7 +67,6 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		return fresh.find(m.uniq(&m.msgs[i]), m.msgs[i].ino)
 	}
 
-	isDel := make([]bool, len(m.msgs))
 	var changed [2]bool
 	notRemoved, removed := 0, 0
 	var firstErr error
@@ -122,14 +123,14 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 			if !m.valid(i) || isDel[i] {
 				continue
 			}
-			d, n := m.where(i)
-			err := m.markSeen(fds, d, n, &changed)
+			// Renamed only while the name holds the message's inode, as
+			// for deletes: a file now under that name is another message.
+			d, n, _, err := m.locate(fds, i, find)
+			if err == nil {
+				err = m.markSeen(fds, d, n, &changed)
+			}
 			if errors.Is(err, unix.ENOENT) {
-				if l, ok := find(i); ok {
-					err = m.markSeen(fds, l.dir, l.name, &changed)
-				} else {
-					err = nil // gone
-				}
+				continue // gone
 			}
 			if err != nil {
 				m.log.Warn("cannot mark message seen", "uid", m.UID(i), "file", subdirs[d]+"/"+n, "err", err)
@@ -176,7 +177,7 @@ func (m *Mailbox) locate(fds [2]int, i int, find func(int) (location, bool)) (ui
 	l, ok := find(i)
 	if !ok {
 		if err == nil {
-			m.log.Info("file of message to delete replaced by another, left alone", "uid", m.UID(i),
+			m.log.Info("file of message replaced by another, left alone", "uid", m.UID(i),
 				"file", subdirs[d]+"/"+n)
 		}
 		return d, n, st, unix.ENOENT

@@ -137,3 +137,80 @@ func TestDuplicateUniqueNameRenamed(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkSeenChecksInode: like deletes, marking a retrieved message seen
+// renames only the file that was listed (same inode), never another file
+// that took its name.
+func TestMarkSeenChecksInode(t *testing.T) {
+	tests := []struct {
+		name  string
+		after func(t *testing.T, dir string) // between Open and Commit
+		want  map[string]string
+	}{{
+		name: "listed name replaced",
+		after: func(t *testing.T, dir string) {
+			replace(t, dir, "new", "1000.x.mx", "another message\n")
+		},
+		want: map[string]string{"new/1000.x.mx": "another message\n"},
+	}, {
+		name: "listed name replaced, message renamed",
+		after: func(t *testing.T, dir string) {
+			if err := os.Rename(filepath.Join(dir, "new", "1000.x.mx"), filepath.Join(dir, "cur", "1000.x.mx:2,F")); err != nil {
+				t.Fatal(err)
+			}
+			put(t, dir, "new", "1000.x.mx", "another message\n")
+		},
+		want: map[string]string{
+			"cur/1000.x.mx:2,FS": "retrieved\n",
+			"new/1000.x.mx":      "another message\n",
+		},
+	}, {
+		name:  "unchanged",
+		after: func(t *testing.T, dir string) {},
+		want:  map[string]string{"cur/1000.x.mx:2,S": "retrieved\n"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := newMaildir(t)
+			put(t, dir, "new", "1000.x.mx", "retrieved\n")
+			mb := openMB(t, dir, Options{MarkRead: true})
+			if got := uids(mb); !slices.Equal(got, []string{"1000.x.mx"}) {
+				t.Fatalf("snapshot %q", got)
+			}
+			tt.after(t, dir)
+			if err := mb.Commit(context.Background(), nil, []int{0}); err != nil {
+				t.Fatal(err)
+			}
+			got := tree(t, dir, true)
+			for _, d := range []string{"./", "cur/", "new/", "tmp/"} {
+				delete(got, d)
+			}
+			same := len(got) == len(tt.want)
+			for k, v := range tt.want {
+				if c, ok := got[k]; !ok || c != v {
+					same = false
+				}
+			}
+			if !same {
+				t.Fatalf("after marking seen:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCommitNoDirsCountsOnce: when new/ and cur/ cannot be opened, each
+// message marked deleted counts once however often it is listed.
+func TestCommitNoDirsCountsOnce(t *testing.T) {
+	dir := newMaildir(t)
+	put(t, dir, "new", "1000.x.mx", "x\n")
+	put(t, dir, "new", "2000.y.mx", "y\n")
+	mb := openMB(t, dir, Options{})
+	if err := os.Rename(filepath.Join(dir, "new"), filepath.Join(dir, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	err := mb.Commit(context.Background(), []int{0, 0, 1, 5, -1, 1}, nil)
+	ce, ok := err.(*CommitError)
+	if !ok || ce.NotRemoved != 2 {
+		t.Fatalf("Commit = %v, want a *CommitError with NotRemoved 2", err)
+	}
+}

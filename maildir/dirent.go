@@ -17,8 +17,9 @@ import (
 // and Readdirnames allocate a string per entry, which made them 2-4 times
 // slower than the system call on 100k entries. The arena is a
 // strings.Builder so that the names become one string without a copy.
-func readDir(fd int, arena *strings.Builder, fn func(ino uint64, typ uint8, off, nlen int)) error {
-	buf := make([]byte, direntBufSize(fd))
+// dirSize is the directory's own size (see dirSize), which sizes the buffer.
+func readDir(fd int, dirSize int64, arena *strings.Builder, fn func(ino uint64, typ uint8, off, nlen int)) error {
+	buf := make([]byte, direntBufSize(dirSize))
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if errors.Is(err, unix.EINTR) {
@@ -61,11 +62,16 @@ func readDir(fd int, arena *strings.Builder, fn func(ino uint64, typ uint8, off,
 // saves system calls on a 100k-entry directory, but allocated for every
 // small mailbox it was most of the garbage a burst of logins made, and so
 // of the server's resident memory.
-func direntBufSize(fd int) int {
+func direntBufSize(dirSize int64) int {
 	const lo, hi = 8 << 10, 256 << 10
+	return int(min(max(dirSize+dirSize/4, lo), hi))
+}
+
+// dirSize is the size of the directory open as fd, 0 if it cannot be had.
+func dirSize(fd int) int64 {
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil {
-		return lo
+		return 0
 	}
-	return int(min(max(st.Size+st.Size/4, lo), hi))
+	return st.Size
 }

@@ -586,18 +586,7 @@ func TestCommitPartialFailure(t *testing.T) {
 	if os.Geteuid() != 0 {
 		out = partialFailureSession(dir)
 	} else {
-		for p := filepath.Dir(dir); p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
-			os.Chmod(p, 0o755)
-		}
-		err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			return os.Lchown(p, nobody, nobody)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		giveToNobody(t, dir)
 		out = runAsNobody(t, "partial-failure", dir)
 	}
 	if !strings.HasSuffix(out, "NotRemoved=1\n") {

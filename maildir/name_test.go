@@ -141,3 +141,8 @@ func FuzzParseName(f *testing.F) {
 		}
 	})
 }
+
+// sameUnique reports whether file name n has the unique name u.
+func sameUnique(n, u string) bool {
+	return strings.HasPrefix(n, u) && (len(n) == len(u) || n[len(u)] == ':')
+}

@@ -349,6 +349,24 @@ func runAsNobody(t *testing.T, role, dir string) string {
 // nobody is the uid and gid of user nobody on Debian.
 const nobody = 65534
 
+// giveToNobody makes dir and everything in it nobody's, and its parents
+// searchable, so that a session run as nobody can use it.
+func giveToNobody(t *testing.T, dir string) {
+	t.Helper()
+	for p := filepath.Dir(dir); p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+		os.Chmod(p, 0o755)
+	}
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, nobody, nobody)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestUnreadableDropKeepsAliases is the review's M1: a message dropped from
 // the snapshot because it cannot be read must not shift the second names
 // (hard links) of the messages after it, or deleting one message unlinks a
@@ -373,18 +391,7 @@ func TestUnreadableDropKeepsAliases(t *testing.T) {
 	} else {
 		// Root reads a mode 0 file: the session runs as nobody, who owns
 		// the Maildir.
-		for p := filepath.Dir(dir); p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
-			os.Chmod(p, 0o755)
-		}
-		err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			return os.Lchown(p, nobody, nobody)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		giveToNobody(t, dir)
 		if out := runAsNobody(t, "alias-shift", dir); !strings.HasSuffix(out, "\ndone\n") {
 			t.Fatalf("session as nobody: %s", out)
 		}

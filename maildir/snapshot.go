@@ -27,19 +27,13 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 	defer closeDirs(fds)
 	// A capacity hint from the directories' sizes (on ext4 and XFS about
 	// 40-70 bytes per entry), so that appends rarely copy.
-	var sizes int64
-	for _, fd := range fds {
-		var st unix.Stat_t
-		if unix.Fstat(fd, &st) == nil {
-			sizes += st.Size
-		}
-	}
-	hint := snapshotHint(sizes)
+	sizes := [2]int64{dirSize(fds[0]), dirSize(fds[1])}
+	hint := snapshotHint(sizes[0] + sizes[1])
 	var arena strings.Builder
 	arena.Grow(int(max(hint, 4<<10)))
 	msgs := make([]message, 0, hint/64+16)
 	for d, fd := range fds {
-		err := readDir(fd, &arena, func(ino uint64, typ uint8, off, nlen int) {
+		err := readDir(fd, sizes[d], &arena, func(ino uint64, typ uint8, off, nlen int) {
 			// The builder was grown ahead: String does not copy.
 			name := arena.String()[off : off+nlen]
 			if typ != unix.DT_REG && typ != unix.DT_UNKNOWN {
@@ -351,7 +345,8 @@ func (m *Mailbox) applyCache() {
 		for ke < count && recordTS(recs, ke) == ts {
 			ke++
 		}
-		if (hi-lo)*(ke-k) > 64 {
+		crowded := (hi-lo)*(ke-k) > 64
+		if crowded {
 			// Thousands delivered in one second (an import): a map
 			// keeps this linear.
 			clear(big)
@@ -367,7 +362,7 @@ func (m *Mailbox) applyCache() {
 			x := &m.msgs[i]
 			h := x.h
 			j := -1
-			if (hi-lo)*(ke-k) > 64 {
+			if crowded {
 				if jj, ok := big[[2]uint64{h, x.ino}]; ok {
 					j = jj
 				}
@@ -451,10 +446,7 @@ func (m *Mailbox) computeSizes(ctx context.Context, fds [2]int, todo []int) erro
 		}()
 	}
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return nil
+	return ctx.Err()
 }
 
 // fileWireSize reads the file name in the directory dirfd and returns its
@@ -596,7 +588,7 @@ func (m *Mailbox) listAll(fds [2]int) listing {
 	l := make(listing)
 	for d, fd := range fds {
 		var arena strings.Builder
-		err := readDir(fd, &arena, func(ino uint64, _ uint8, off, nlen int) {
+		err := readDir(fd, dirSize(fd), &arena, func(ino uint64, _ uint8, off, nlen int) {
 			n := arena.String()[off : off+nlen]
 			l[listKey{n[:parseName(n).uniqLen], ino}] = location{dir: uint8(d), name: n}
 		})
@@ -605,11 +597,6 @@ func (m *Mailbox) listAll(fds [2]int) listing {
 		}
 	}
 	return l
-}
-
-// sameUnique reports whether file name n has the unique name u.
-func sameUnique(n, u string) bool {
-	return strings.HasPrefix(n, u) && (len(n) == len(u) || n[len(u)] == ':')
 }
 
 // wrapPath adds the Maildir and subdirectory to err, keeping it matchable.
