@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"time"
 )
 
 // errPlainMalformed is a SASL PLAIN message that is not
@@ -42,7 +43,8 @@ func (s *session) tlsRequired() string {
 
 func (s *session) cmdUser(rest string) bool {
 	if !s.authAllowed() {
-		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", "USER", "reason", "TLS required")
+		s.log.Info("login refused", "mech", "USER", "reason", "TLS required")
+		s.loggedIn("USER", LoginRefused, "", 0)
 		return s.refuse(s.tlsRequired())
 	}
 	args := splitArgs(rest)
@@ -56,7 +58,7 @@ func (s *session) cmdUser(rest string) bool {
 
 func (s *session) cmdPass(rest string, hasRest bool) bool {
 	if !s.authAllowed() {
-		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", "USER", "reason", "TLS required")
+		s.log.Info("login refused", "mech", "USER", "reason", "TLS required")
 		return s.refuse(s.tlsRequired())
 	}
 	if s.user == "" {
@@ -91,7 +93,8 @@ func (s *session) cmdAuth(rest string) bool {
 		return s.refuse("-ERR unsupported SASL mechanism")
 	}
 	if !s.authAllowed() {
-		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", "PLAIN", "reason", "TLS required")
+		s.log.Info("login refused", "mech", "PLAIN", "reason", "TLS required")
+		s.loggedIn("PLAIN", LoginRefused, "", 0)
 		return s.refuse(s.tlsRequired())
 	}
 	s.user = ""
@@ -114,7 +117,7 @@ func (s *session) cmdAuth(rest string) bool {
 		default:
 			// The read loop reports the error when it reads again: the
 			// connection is gone or the server is shutting down.
-			s.srv.logger.Debug("reading SASL response", "remote_ip", s.remoteIPString(), "err", err)
+			s.log.Debug("reading SASL response", "err", err)
 			return false
 		}
 	}
@@ -130,8 +133,9 @@ func (s *session) cmdAuth(rest string) bool {
 		return s.bad("invalid base64 in SASL response")
 	}
 	if authzid != "" && authzid != authcid {
-		s.srv.logger.Warn("login failed", "remote_ip", s.remoteIPString(), "user", authcid, "mech", "PLAIN",
+		s.log.Warn("login failed", "user", authcid, "mech", "PLAIN",
 			"reason", "authorization identity differs")
+		s.loggedIn("PLAIN", LoginFailure, authcid, 0)
 		return s.authFailed("-ERR [AUTH] logging in as another user is not supported")
 	}
 	return s.login(authcid, passwd, "PLAIN")
@@ -139,11 +143,13 @@ func (s *session) cmdAuth(rest string) bool {
 
 // login asks the backend and moves to TRANSACTION on success.
 func (s *session) login(user, pass, mech string) bool {
+	t0 := time.Now()
 	mb, err := s.srv.backend.Login(s.ctx, user, pass, ConnInfo{
 		RemoteAddr: s.remote,
 		LocalAddr:  s.local,
 		TLS:        s.tls,
 	})
+	d := time.Since(t0)
 	if err == nil && mb == nil {
 		err = errors.New("backend returned no mailbox")
 	}
@@ -153,7 +159,7 @@ func (s *session) login(user, pass, mech string) bool {
 		mb.Close()
 	}
 	if err != nil {
-		return s.loginFailed(user, mech, err)
+		return s.loginFailed(user, mech, err, d)
 	}
 	s.mbox = mb
 	s.authUser = user
@@ -163,32 +169,42 @@ func (s *session) login(user, pass, mech string) bool {
 	s.deleted = newBitset(n)
 	s.retrieved = newBitset(n)
 	s.undeleteAll()
-	s.srv.logger.Info("login", "remote_ip", s.remoteIPString(), "user", user, "mech", mech, "tls", s.tls,
+	s.stats = logoutStats{opened: true, messages: n, size: s.leftOctets}
+	s.loggedIn(mech, LoginSuccess, user, d)
+	s.log.Info("login", "user", user, "mech", mech, "tls", s.tls,
 		"messages", n, "octets", s.leftOctets)
 	s.reply(s.maildropLine())
 	return true
 }
 
-func (s *session) loginFailed(user, mech string, err error) bool {
+func (s *session) loginFailed(user, mech string, err error, d time.Duration) bool {
 	var e *Error
+	result := LoginError
+	switch CodeOf(err) {
+	case CodeAuth:
+		result = LoginFailure
+	case CodeInUse:
+		result = LoginInUse
+	}
+	s.loggedIn(mech, result, user, d)
 	switch {
 	case errors.As(err, &e) && e.Code == CodeAuth:
-		s.srv.logger.Warn("login failed", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
+		s.log.Warn("login failed", "user", user, "mech", mech,
 			"reason", "bad credentials")
 		return s.authFailed("-ERR [AUTH] authentication failed")
 	// Only bad credentials are logged as "login failed": that line is what
 	// fail2ban counts, and a mailbox locked by the user's other client or
 	// a server fault must not get anyone banned.
 	case errors.As(err, &e) && e.Code == CodeInUse:
-		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
+		s.log.Info("login refused", "user", user, "mech", mech,
 			"reason", "mailbox in use")
 		s.reply(errLine(e))
 	case errors.As(err, &e):
-		s.srv.logger.Error("login error", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
+		s.log.Error("login error", "user", user, "mech", mech,
 			"reason", e.Text, "err", err)
 		s.reply(errLine(e))
 	default:
-		s.srv.logger.Error("login error", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
+		s.log.Error("login error", "user", user, "mech", mech,
 			"reason", "internal error", "err", err)
 		s.reply("-ERR [SYS/TEMP] internal error")
 	}
@@ -206,6 +222,7 @@ func (s *session) authFailed(line string) bool {
 	}
 	if m := s.cfg.MaxAuthFailures; m > 0 && s.authFailures >= m {
 		s.reply("-ERR [AUTH] too many authentication failures")
+		s.end = EndClosed
 		return false
 	}
 	s.reply(line)

@@ -62,8 +62,8 @@ func TestAuthPlain(t *testing.T) {
 			run(t, ts.dial(t), tt.steps)
 		})
 	}
-	ts.waitLog(t, `msg=login remote_ip=127.0.0.1 user=alice mech=PLAIN tls=false messages=3`)
-	ts.waitLog(t, `msg="login failed" remote_ip=127.0.0.1 user=nobody mech=PLAIN reason="bad credentials"`)
+	ts.waitLog(t, `msg=login remote_ip=127.0.0.1 session=ID user=alice mech=PLAIN tls=false messages=3`)
+	ts.waitLog(t, `msg="login failed" remote_ip=127.0.0.1 session=ID user=nobody mech=PLAIN reason="bad credentials"`)
 	if strings.Contains(ts.logs.String(), "secret") || strings.Contains(ts.logs.String(), "wrong") {
 		t.Errorf("a password reached the log:\n%s", ts.logs.String())
 	}
@@ -93,7 +93,7 @@ func TestAuthFailureDelayAndLimit(t *testing.T) {
 	c.cmd("USER nobody", "+OK")
 	c.cmd("PASS x", "-ERR [AUTH] too many authentication failures")
 	c.expectClosed()
-	ts.waitLog(t, `msg="login failed" remote_ip=127.0.0.1 user=nobody mech=USER reason="bad credentials"`)
+	ts.waitLog(t, `msg="login failed" remote_ip=127.0.0.1 session=ID user=nobody mech=USER reason="bad credentials"`)
 
 	// Failures are per connection.
 	c = ts.dial(t)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // handle answers one command line; false means the connection must close.
@@ -107,7 +108,8 @@ func (s *session) cmdStls() bool {
 	// (CVE-2011-0411): Reset drops the buffered bytes.
 	s.br.Reset(nil)
 	if err := s.handshake(); err != nil {
-		s.srv.logger.Info("tls handshake failed", "remote_ip", s.remoteIPString(), "err", err)
+		s.log.Info("tls handshake failed", "err", err)
+		s.refusedBy(RefuseTLSHandshake)
 		return false
 	}
 	s.br.Reset(s.conn)
@@ -117,6 +119,7 @@ func (s *session) cmdStls() bool {
 }
 
 func (s *session) cmdQuit() bool {
+	s.end = EndQuit
 	if s.state == stateAuth {
 		s.reply("+OK bye")
 		return false
@@ -133,11 +136,13 @@ func (s *session) cmdQuit() bool {
 		}
 	}
 	mb := s.mbox
+	t0 := time.Now()
 	err := mb.Commit(s.ctx, deleted, retrieved)
 	// Commit releases the mailbox, failed or not: Close must not follow.
 	s.mbox = nil
+	s.updated(Update{Deleted: len(deleted), Retrieved: len(retrieved), Duration: time.Since(t0), Err: err})
 	if err != nil {
-		s.srv.logger.Error("update failed", "remote_ip", s.remoteIPString(), "user", s.authUser,
+		s.log.Error("update failed", "user", s.authUser,
 			"retrieved", len(retrieved), "deleted", len(deleted), "err", err)
 		var e *Error
 		if errors.As(err, &e) && e.Code != "" {
@@ -147,7 +152,7 @@ func (s *session) cmdQuit() bool {
 		}
 		return false
 	}
-	s.srv.logger.Info("update", "remote_ip", s.remoteIPString(), "user", s.authUser,
+	s.log.Info("update", "user", s.authUser,
 		"retrieved", len(retrieved), "deleted", len(deleted))
 	s.reply("+OK bye (" + itoa(int64(len(deleted))) + " messages deleted)")
 	return false
@@ -271,9 +276,10 @@ func (s *session) cmdRetr(rest string) bool {
 		return s.sendFailed(i, err)
 	}
 	s.retrieved.add(i)
+	s.stats.retr++
+	s.stats.retrOctets += n
 	if n != size {
-		s.srv.logger.Warn("message size differs from the size announced", "remote_ip", s.remoteIPString(),
-			"user", s.authUser, "message", i+1, "size", size, "sent", n)
+		s.log.Warn("message size differs from the size announced", "user", s.authUser, "message", i+1, "size", size, "sent", n)
 		if c, ok := s.mbox.(SizeCorrector); ok {
 			c.CorrectSize(i, n)
 		}
@@ -296,9 +302,12 @@ func (s *session) cmdTop(rest string) bool {
 	}
 	defer r.Close()
 	s.reply("+OK top of message follows")
-	if _, err := writeTop(s.bw, r, lines); err != nil {
+	n, err := writeTop(s.bw, r, lines)
+	if err != nil {
 		return s.sendFailed(i, err)
 	}
+	s.stats.top++
+	s.stats.topOctets += n
 	return true
 }
 
@@ -313,7 +322,7 @@ func (s *session) open(arg string) (r io.ReadCloser, i int, ok, cont bool) {
 	if err == nil {
 		return r, i, true, true
 	}
-	s.srv.logger.Warn("cannot open message", "remote_ip", s.remoteIPString(), "user", s.authUser,
+	s.log.Warn("cannot open message", "user", s.authUser,
 		"message", i+1, "err", err)
 	var e *Error
 	if errors.As(err, &e) {
@@ -327,13 +336,13 @@ func (s *session) open(arg string) (r io.ReadCloser, i int, ok, cont bool) {
 // sendFailed handles an error in the middle of a multi-line response: the
 // client cannot be told, so the connection is dropped without UPDATE.
 func (s *session) sendFailed(i int, err error) bool {
+	s.status = -1
 	var re *readError
 	if errors.As(err, &re) {
-		s.srv.logger.Error("reading message failed, closing the connection", "remote_ip", s.remoteIPString(),
-			"user", s.authUser, "message", i+1, "err", err)
+		s.end = EndError
+		s.log.Error("reading message failed, closing the connection", "user", s.authUser, "message", i+1, "err", err)
 	} else {
-		s.srv.logger.Info("sending message failed", "remote_ip", s.remoteIPString(),
-			"user", s.authUser, "message", i+1, "err", err)
+		s.log.Info("sending message failed", "user", s.authUser, "message", i+1, "err", err)
 	}
 	return false
 }

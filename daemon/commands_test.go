@@ -343,7 +343,7 @@ func TestCommitBookkeeping(t *testing.T) {
 			if !reflect.DeepEqual(rec.deleted, tt.deleted) || !reflect.DeepEqual(rec.retrieved, tt.retr) {
 				t.Errorf("Commit(deleted %v, retrieved %v), want (%v, %v)", rec.deleted, rec.retrieved, tt.deleted, tt.retr)
 			}
-			ts.waitLog(t, fmt.Sprintf("msg=update remote_ip=127.0.0.1 user=alice retrieved=%d deleted=%d", len(tt.retr), len(tt.deleted)))
+			ts.waitLog(t, fmt.Sprintf("msg=update remote_ip=127.0.0.1 session=ID user=alice retrieved=%d deleted=%d", len(tt.retr), len(tt.deleted)))
 			if len(b.closes) != 0 {
 				t.Errorf("Close after Commit")
 			}

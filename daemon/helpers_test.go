@@ -9,6 +9,7 @@ import (
 	"github.com/pop3d/pop3d/internal/testlog"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -250,11 +251,16 @@ func (c *client) startTLS(cfg *tls.Config) {
 	c.r = bufio.NewReader(tc)
 }
 
-// waitLog waits until the server log contains s.
+// sessionIDRE matches the session ids in log lines; waitLog shows each
+// as session=ID.
+var sessionIDRE = regexp.MustCompile(`session=[0-9a-f]{16}`)
+
+// waitLog waits until the server log contains s, where every session id
+// reads session=ID.
 func (ts *testServer) waitLog(t *testing.T, s string) {
 	t.Helper()
 	deadline := time.Now().Add(ioTimeout)
-	for !strings.Contains(ts.logs.String(), s) {
+	for !strings.Contains(sessionIDRE.ReplaceAllString(ts.logs.String(), "session=ID"), s) {
 		if time.Now().After(deadline) {
 			t.Fatalf("log never contained %q:\n%s", s, ts.logs.String())
 		}

@@ -46,8 +46,9 @@ func (s *session) readProxyHeader() bool {
 	h, err := proxyproto.Read(br)
 	s.raw.SetReadDeadline(time.Time{})
 	if err != nil {
-		s.srv.logger.Warn("PROXY header missing or invalid", "remote", s.raw.RemoteAddr().String(),
+		s.log.Warn("PROXY header missing or invalid", "remote", s.raw.RemoteAddr().String(),
 			"listener", s.mode.String(), "err", err)
+		s.refusedBy(RefuseProxyHeader)
 		return false
 	}
 	if h.Command.IsProxy() {
@@ -59,16 +60,18 @@ func (s *session) readProxyHeader() bool {
 			s.local = h.DestinationAddr
 		}
 	}
+	s.setLogger()
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)
 		s.conn = &prefixConn{Conn: s.raw, pending: bytes.Clone(b)}
 	}
 	if !s.srv.takeIPFor(s, s.remoteIP, s.cfg.MaxConnectionsPerIP) {
-		s.srv.logger.Warn("connection refused", "remote", s.remote.String(), "listener", s.mode.String(),
+		s.log.Warn("connection refused", "remote", s.remote.String(), "listener", s.mode.String(),
 			"limit", "max_connections_per_ip")
 		if s.mode == ModePlain {
 			writeTooMany(s.conn)
 		}
+		s.refusedBy(RefuseMaxPerIP)
 		return false
 	}
 	return true
@@ -102,7 +105,8 @@ func (s *session) rejectProxyBeforeTLS() bool {
 	s.raw.SetReadDeadline(time.Time{})
 	if n == 0 {
 		// Nothing came within the handshake timeout, or the client left.
-		s.srv.logger.Info("tls handshake failed", "remote_ip", s.remoteIPString(), "err", err)
+		s.log.Info("tls handshake failed", "err", err)
+		s.refusedBy(RefuseTLSHandshake)
 		return true
 	}
 	b := buf[:n]
@@ -112,8 +116,9 @@ func (s *session) rejectProxyBeforeTLS() bool {
 	if !v1 && !v2 {
 		return false
 	}
-	s.srv.logger.Warn("PROXY header from an untrusted address", "remote_ip", s.remoteIPString())
+	s.log.Warn("PROXY header from an untrusted address")
 	s.raw.SetWriteDeadline(time.Now().Add(refuseDeadline))
 	s.raw.Write([]byte("-ERR PROXY header not accepted from this address\r\n"))
+	s.refusedBy(RefuseProxyHeader)
 	return true
 }

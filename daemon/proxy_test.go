@@ -72,8 +72,8 @@ func TestInsecureAuthPolicy(t *testing.T) {
 		}
 		c.cmd("QUIT", "+OK bye (0 messages deleted)")
 	}
-	ts.waitLog(t, "msg=connect remote=203.0.113.7:5555 listener=pop3")
-	ts.waitLog(t, "msg=login remote_ip=203.0.113.7 user=alice mech=USER tls=true")
+	ts.waitLog(t, "msg=connect remote_ip=203.0.113.7 session=ID remote=203.0.113.7:5555 listener=pop3")
+	ts.waitLog(t, "msg=login remote_ip=203.0.113.7 session=ID user=alice mech=USER tls=true")
 }
 
 func TestInsecureAuthWithoutTLS(t *testing.T) {
@@ -134,7 +134,7 @@ func TestProxyHeaderFromUntrusted(t *testing.T) {
 			c.expect("-ERR PROXY header not accepted from this address")
 			c.expectClosed()
 		}
-		ts.waitLog(t, `msg="PROXY header from an untrusted address" remote_ip=127.0.0.1`)
+		ts.waitLog(t, `msg="PROXY header from an untrusted address" remote_ip=127.0.0.1 session=ID`)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -45,6 +46,7 @@ type Config struct {
 	MaxAuthFailures     int            // 3
 	ProxyProtocolFrom   []netip.Prefix // nil: no PROXY headers accepted from anyone
 	Implementation      string         // CAPA IMPLEMENTATION value, e.g. "pop3d-0.1.0"
+	Observer            Observer       // nil: none; told of sessions' events (observer.go)
 }
 
 // DefaultConfig returns the documented defaults. TLSConfig is nil and
@@ -101,6 +103,9 @@ type Server struct {
 	sessions map[*session]struct{}
 	perIP    map[netip.Addr]int
 	idle     chan struct{} // closed when sessions drops to zero during Shutdown
+
+	idPrefix uint64        // random, the high half of session ids
+	nextID   atomic.Uint64 // the low half
 }
 
 // New returns a Server that authenticates through backend and applies cfg to
@@ -119,6 +124,7 @@ func New(backend Backend, cfg Config, logger *slog.Logger) *Server {
 		listen:   make(map[net.Listener]struct{}),
 		sessions: make(map[*session]struct{}),
 		perIP:    make(map[netip.Addr]int),
+		idPrefix: uint64(rand.Uint32()),
 	}
 	s.SetConfig(cfg)
 	return s
@@ -206,14 +212,14 @@ func (s *Server) accept(c net.Conn, mode Mode) {
 	}
 	if cfg.MaxConnections > 0 && len(s.sessions) >= cfg.MaxConnections {
 		s.mu.Unlock()
-		s.refuse(c, mode, "max_connections")
+		s.refuse(c, mode, cfg, RefuseMaxConnections, "max_connections")
 		return
 	}
 	// A proxied connection's per-IP count is taken once its header names
 	// the client; the proxy's own address is not the client's.
 	if !proxied && !s.takeIPLocked(ip, cfg.MaxConnectionsPerIP) {
 		s.mu.Unlock()
-		s.refuse(c, mode, "max_connections_per_ip")
+		s.refuse(c, mode, cfg, RefuseMaxPerIP, "max_connections_per_ip")
 		return
 	}
 	sess := newSession(s, c, mode, cfg, proxied)
@@ -240,8 +246,11 @@ func (s *Server) takeIPLocked(ip netip.Addr, max int) bool {
 
 // refuse answers a connection over a limit and closes it. On an implicit TLS
 // listener there is no plain text to speak, so the connection is only closed.
-func (s *Server) refuse(c net.Conn, mode Mode, limit string) {
+func (s *Server) refuse(c net.Conn, mode Mode, cfg *Config, reason RefuseReason, limit string) {
 	s.logger.Warn("connection refused", "remote", c.RemoteAddr().String(), "listener", mode.String(), "limit", limit)
+	if cfg.Observer != nil {
+		cfg.Observer.Refuse(nil, Refusal{Listener: mode, Reason: reason, RemoteAddr: c.RemoteAddr()})
+	}
 	if mode == ModePlain {
 		writeTooMany(c)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -43,6 +44,7 @@ var (
 	errNUL         = errors.New("NUL byte in command")
 	errProxyHeader = errors.New("PROXY header from an untrusted address")
 	errShutdown    = errors.New("server shutting down")
+	errKicked      = errors.New("session kicked")
 )
 
 // session is one client connection. Only its own goroutine touches it,
@@ -69,6 +71,16 @@ type session struct {
 	out        connWriter
 	discarding bool // the rest of an over-long line is still to be skipped
 	firstLine  bool // no command line read yet
+
+	log         *slog.Logger // srv.logger with remote_ip and session: every line of the session
+	h           Session      // what observers see
+	obs         Observer     // cfg.Observer; nil: no events
+	kicked      atomic.Bool  // Session.Kick: end as at shutdown
+	isConnected bool         // Observer.Connect was called
+	end         EndReason    // how the session ends, where known before finish
+	status      int8         // the status line of the command being answered: 1 +OK, -1 -ERR
+	reported    int64        // octets sent already reported to obs
+	stats       logoutStats
 
 	state        state
 	updating     atomic.Bool // Commit is running or done: shutdown lets it finish and answer
@@ -99,7 +111,10 @@ func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *
 		local:     c.LocalAddr(),
 		remoteIP:  addrIP(c.RemoteAddr()),
 		firstLine: true,
+		log:       srv.logger,
+		obs:       cfg.Observer,
 	}
+	s.h.s = s
 	s.out.s = s
 	return s
 }
@@ -117,7 +132,7 @@ func (w *connWriter) Write(p []byte) (int, error) {
 	// During shutdown a session that is not in UPDATE gets only a short
 	// while to write (a client that stopped reading a RETR must not hold
 	// up the exit for a whole WriteTimeout).
-	short := w.short || (w.s.srv.closing.Load() && !w.s.updating.Load())
+	short := w.short || (w.s.stopping() && !w.s.updating.Load())
 	if short && (t == 0 || t > closeDeadline) {
 		t = closeDeadline
 	}
@@ -156,19 +171,23 @@ func (s *session) authAllowed() bool {
 
 func (s *session) serve() {
 	s.start = time.Now()
+	s.h.ID = s.srv.newID()
+	s.setLogger()
 	defer s.finish()
 	if s.proxied {
 		if !s.readProxyHeader() {
 			return
 		}
 	}
-	s.srv.logger.Info("connect", "remote", s.remote.String(), "listener", s.mode.String())
+	s.log.Info("connect", "remote", s.remote.String(), "listener", s.mode.String())
+	s.connected()
 	if s.mode == ModeTLS {
 		if !s.proxied && s.rejectProxyBeforeTLS() {
 			return
 		}
 		if err := s.handshake(); err != nil {
-			s.srv.logger.Info("tls handshake failed", "remote_ip", s.remoteIPString(), "err", err)
+			s.log.Info("tls handshake failed", "err", err)
+			s.refusedBy(RefuseTLSHandshake)
 			return
 		}
 	}
@@ -187,7 +206,8 @@ func (s *session) finish() {
 		}
 	}()
 	if v := recover(); v != nil {
-		s.srv.logger.Error("panic in session", "remote_ip", s.remoteIPString(), "user", s.authUser,
+		s.end = EndError
+		s.log.Error("panic in session", "user", s.authUser,
 			"panic", v, "stack", string(debug.Stack()))
 		if s.bw != nil {
 			s.goodbye("-ERR [SYS/TEMP] internal error")
@@ -195,7 +215,7 @@ func (s *session) finish() {
 	}
 	if s.mbox != nil {
 		if err := s.closeMailbox(); err != nil {
-			s.srv.logger.Error("mailbox close failed", "remote_ip", s.remoteIPString(), "user", s.authUser, "err", err)
+			s.log.Error("mailbox close failed", "user", s.authUser, "err", err)
 		}
 		s.mbox = nil
 	}
@@ -204,8 +224,7 @@ func (s *session) finish() {
 	s.conn.Close()
 	s.raw.Close()
 	s.stop()
-	s.srv.logger.Info("disconnect", "remote_ip", s.remoteIPString(), "user", s.authUser,
-		"bytes_sent", s.out.n, "duration", time.Since(s.start).Round(time.Millisecond))
+	s.logout()
 	s.srv.remove(s)
 }
 
@@ -259,8 +278,8 @@ func (s *session) closeMailbox() (err error) {
 // loop reads and answers commands until the session ends.
 func (s *session) loop() {
 	for {
-		if s.srv.closing.Load() {
-			s.goodbye("-ERR [SYS/TEMP] server shutting down")
+		if s.stopping() {
+			s.goodbye(s.stopLine())
 			return
 		}
 		line, err := s.readCommand()
@@ -274,24 +293,31 @@ func (s *session) loop() {
 			s.flush()
 			return
 		case errors.Is(err, errProxyHeader):
-			s.srv.logger.Warn("PROXY header from an untrusted address", "remote_ip", s.remoteIPString())
+			s.log.Warn("PROXY header from an untrusted address")
 			s.goodbye("-ERR PROXY header not accepted from this address")
+			s.refusedBy(RefuseProxyHeader)
 			return
-		case s.srv.closing.Load():
-			s.goodbye("-ERR [SYS/TEMP] server shutting down")
+		case s.stopping():
+			s.goodbye(s.stopLine())
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			s.srv.logger.Info("idle timeout", "remote_ip", s.remoteIPString(), "user", s.authUser)
+			s.log.Info("idle timeout", "user", s.authUser)
 			s.goodbye("-ERR disconnected for inactivity")
+			s.end = EndTimeout
 			return
 		default:
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.srv.logger.Debug("read failed", "remote_ip", s.remoteIPString(), "err", err)
+				s.log.Debug("read failed", "err", err)
 			}
 			return
 		}
 		bad := s.badCmds
-		if !s.handle(line) {
+		s.status = 0
+		cont := s.handle(line)
+		if s.obs != nil {
+			s.observeCommand(line)
+		}
+		if !cont {
 			s.flush()
 			return
 		}
@@ -313,6 +339,13 @@ func (s *session) goodbye(line string) {
 }
 
 func (s *session) reply(line string) {
+	switch {
+	case line == "":
+	case line[0] == '-':
+		s.status = -1
+	case len(line) >= 3 && line[:3] == "+OK":
+		s.status = 1
+	}
 	s.bw.WriteString(line)
 	s.bw.WriteString("\r\n")
 }
@@ -331,6 +364,7 @@ func (s *session) bad(text string) bool {
 	}
 	if s.badCmds >= limit {
 		s.reply("-ERR too many bad commands")
+		s.end = EndClosed
 		return false
 	}
 	s.reply("-ERR " + text)
@@ -344,6 +378,7 @@ func (s *session) refuse(line string) bool {
 	s.refused++
 	if s.refused >= maxRefusedBeforeLogin {
 		s.reply("-ERR [AUTH] too many refused login attempts")
+		s.end = EndClosed
 		return false
 	}
 	s.reply(line)
@@ -369,9 +404,9 @@ func (s *session) prepareRead() error {
 		d = time.Now().Add(t)
 	}
 	s.conn.SetReadDeadline(d)
-	// After arming the deadline: Shutdown sets the flag before it moves
-	// the deadline into the past, so one of the two is seen.
-	if s.srv.closing.Load() {
+	// After arming the deadline: Shutdown and Kick set their flag before
+	// they move the deadline into the past, so one of the two is seen.
+	if s.stopping() {
 		return errShutdown
 	}
 	if s.discarding {
@@ -471,7 +506,7 @@ func (s *session) handshake() error {
 	}
 	// As in prepareRead: the deadline just set may have replaced the one
 	// Shutdown set to wake the session.
-	if s.srv.closing.Load() {
+	if s.stopping() {
 		return errShutdown
 	}
 	err := tc.HandshakeContext(s.ctx)

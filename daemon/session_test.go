@@ -60,7 +60,7 @@ func TestFlushBeforeBlocking(t *testing.T) {
 	c.conn.Write([]byte("IT\r\n"))
 	c.expect("+OK bye")
 	c.expectClosed()
-	ts.waitLog(t, "msg=disconnect remote_ip=127.0.0.1 user=\"\" bytes_sent=")
+	ts.waitLog(t, "msg=disconnect remote_ip=127.0.0.1 session=ID user=\"\" bytes_sent=")
 }
 
 func TestBareLFCommands(t *testing.T) {
@@ -83,26 +83,27 @@ func TestLogLines(t *testing.T) {
 	c.cmd("QUIT", "+OK bye (1 messages deleted)")
 	c.expectClosed()
 	for _, want := range []string{
-		"level=INFO msg=connect remote=127.0.0.1:",
+		"level=INFO msg=connect remote_ip=127.0.0.1 session=ID remote=127.0.0.1:",
 		" listener=pop3\n",
-		"level=INFO msg=login remote_ip=127.0.0.1 user=alice mech=USER tls=false messages=3 octets=",
-		"level=INFO msg=update remote_ip=127.0.0.1 user=alice retrieved=1 deleted=1\n",
-		"level=INFO msg=disconnect remote_ip=127.0.0.1 user=alice bytes_sent=",
+		"level=INFO msg=login remote_ip=127.0.0.1 session=ID user=alice mech=USER tls=false messages=3 octets=",
+		"level=INFO msg=update remote_ip=127.0.0.1 session=ID user=alice retrieved=1 deleted=1\n",
+		"level=INFO msg=disconnect remote_ip=127.0.0.1 session=ID user=alice bytes_sent=",
+		fmt.Sprintf(" how=quit top=0/0 retr=1/%d del=1/3 size=%d\n", sizeOf(msg1), sizeOf(msg1)+sizeOf(msg2)+sizeOf(msg3)),
 	} {
 		ts.waitLog(t, want)
 	}
 	c = ts.dial(t)
 	c.cmd("USER mallory", "+OK")
 	c.cmd("PASS guess", "-ERR [AUTH] authentication failed")
-	ts.waitLog(t, `level=WARN msg="login failed" remote_ip=127.0.0.1 user=mallory mech=USER reason="bad credentials"`)
+	ts.waitLog(t, `level=WARN msg="login failed" remote_ip=127.0.0.1 session=ID user=mallory mech=USER reason="bad credentials"`)
 
 	// Only bad credentials count as "login failed" (fail2ban's line).
 	c.cmd("USER carol", "+OK")
 	c.cmd("PASS pw", "-ERR [IN-USE] mailbox locked by another session")
 	c.cmd("USER dave", "+OK")
 	c.cmd("PASS pw", "-ERR [SYS/TEMP] internal error")
-	ts.waitLog(t, `level=INFO msg="login refused" remote_ip=127.0.0.1 user=carol mech=USER reason="mailbox in use"`)
-	ts.waitLog(t, `level=ERROR msg="login error" remote_ip=127.0.0.1 user=dave mech=USER reason="internal error" err="disk on fire"`)
+	ts.waitLog(t, `level=INFO msg="login refused" remote_ip=127.0.0.1 session=ID user=carol mech=USER reason="mailbox in use"`)
+	ts.waitLog(t, `level=ERROR msg="login error" remote_ip=127.0.0.1 session=ID user=dave mech=USER reason="internal error" err="disk on fire"`)
 	if n := strings.Count(ts.logs.String(), `msg="login failed"`); n != 1 {
 		t.Errorf("%d login failed lines, want 1", n)
 	}
