@@ -14,7 +14,7 @@ import (
 type recorder struct {
 	mu       sync.Mutex
 	events   []string
-	sessions map[*daemon.Session]bool // connected and not yet disconnected
+	sessions map[*daemon.Session]bool  // connected and not yet disconnected
 	octets   map[*daemon.Session]int64 // Command and Disconnect octets added up
 	ended    chan *daemon.Session
 	bad      []string // contract violations
@@ -265,4 +265,3 @@ func TestSessionIDs(t *testing.T) {
 		}
 	}
 }
-
