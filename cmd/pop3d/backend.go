@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pop3d/pop3d/daemon"
@@ -36,6 +37,13 @@ type backendSettings struct {
 type backend struct {
 	settings atomic.Pointer[backendSettings]
 	logger   *slog.Logger
+	timer    loginTimer // nil: not timed
+}
+
+// loginTimer is told how long the two halves of a login took.
+type loginTimer interface {
+	authTimed(time.Duration) // the password check
+	openTimed(time.Duration) // opening and listing the mailbox
 }
 
 var _ daemon.Backend = (*backend)(nil)
@@ -64,7 +72,11 @@ func (b *backend) Login(ctx context.Context, name, pass string, info daemon.Conn
 		_, _ = s.passwd.Authenticate(ctx, "", pass)
 		return nil, daemon.ErrAuth
 	}
+	t0 := time.Now()
 	u, err := s.passwd.Authenticate(ctx, name, pass)
+	if b.timer != nil {
+		b.timer.authTimed(time.Since(t0))
+	}
 	if errors.Is(err, htpasswd.ErrBadCredentials) {
 		return nil, daemon.ErrAuth
 	}
@@ -89,7 +101,11 @@ func (b *backend) Login(ctx context.Context, name, pass string, info daemon.Conn
 	if err != nil {
 		return nil, &daemon.Error{Code: daemon.CodeSysPerm, Text: "mailbox unavailable", Err: err}
 	}
+	t0 = time.Now()
 	m, err := maildir.Open(ctx, dir, s.opts)
+	if b.timer != nil {
+		b.timer.openTimed(time.Since(t0))
+	}
 	if err != nil {
 		return nil, openError(err)
 	}

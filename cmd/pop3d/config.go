@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,8 @@ type Config struct {
 	User                string
 	Group               string
 	LogLevel            slog.Level
+	MetricsListen       string // "": no metrics HTTP server (unless socket-activated)
+	ControlSocket       string // "": no control socket
 }
 
 // key describes one configuration key: its default (in file syntax, so
@@ -102,6 +105,10 @@ func keys() []key {
 			set: func(c *Config, v string) error { return setName(&c.Group, v) }},
 		{name: "log_level", def: "info", help: "debug, info, warn or error",
 			set: setLogLevel},
+		{name: "metrics_listen", def: "", help: "address of the HTTP server for Prometheus (/metrics) and health checks (/healthz); empty = off",
+			set: setMetricsListen},
+		{name: "control_socket", def: "/run/pop3d/control", help: "Unix socket for pop3d who and pop3d kick; empty = off",
+			set: func(c *Config, v string) error { return setSocketPath(&c.ControlSocket, v) }},
 	}
 }
 
@@ -420,5 +427,35 @@ func setLogLevel(c *Config, v string) error {
 	default:
 		return fmt.Errorf("%q is not a log level (debug, info, warn, error)", v)
 	}
+	return nil
+}
+
+func setMetricsListen(c *Config, v string) error {
+	if v == "" {
+		c.MetricsListen = ""
+		return nil
+	}
+	if strings.Contains(v, ",") {
+		return fmt.Errorf("%q: one address only", v)
+	}
+	var addrs []string
+	if err := setAddrs(&addrs, v); err != nil {
+		return err
+	}
+	c.MetricsListen = v
+	return nil
+}
+
+// maxSocketPath is what fits in sockaddr_un's sun_path with its NUL.
+const maxSocketPath = 107
+
+func setSocketPath(dst *string, v string) error {
+	if v != "" && !filepath.IsAbs(v) {
+		return fmt.Errorf("%q is not an absolute path", v)
+	}
+	if len(v) > maxSocketPath {
+		return fmt.Errorf("%q is longer than the %d bytes a Unix socket path may have", v, maxSocketPath)
+	}
+	*dst = v
 	return nil
 }

@@ -15,8 +15,9 @@ import (
 
 // Names of systemd socket-activation file descriptors (FileDescriptorName=).
 const (
-	fdNamePlain = "pop3"
-	fdNameTLS   = "pop3s"
+	fdNamePlain   = "pop3"
+	fdNameTLS     = "pop3s"
+	fdNameMetrics = "metrics" // HTTP for /metrics and /healthz, not POP3
 )
 
 // listener is a bound socket and how its connections start.
@@ -97,27 +98,55 @@ func bindListeners(cfg *Config) ([]listener, error) {
 
 // openListeners returns the sockets to serve: the inherited ones under
 // socket activation, else those of the config. It refuses to start with
-// none, and with an implicit-TLS socket but no certificate.
-func openListeners(cfg *Config, haveTLS bool, logger *slog.Logger) ([]listener, error) {
+// none, and with an implicit-TLS socket but no certificate. metricsLs are
+// the sockets of the metrics HTTP server: inherited ones named "metrics",
+// else metrics_listen bound.
+func openListeners(cfg *Config, haveTLS bool, logger *slog.Logger) (ls []listener, metricsLs []net.Listener, err error) {
 	byName, activated, err := inheritedListeners()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var ls []listener
+	metricsLs = byName[fdNameMetrics]
+	delete(byName, fdNameMetrics)
+	if len(metricsLs) == 0 && cfg.MetricsListen != "" {
+		l, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			closeAll(byName)
+			return nil, nil, fmt.Errorf("metrics_listen: %w", err)
+		}
+		metricsLs = []net.Listener{l}
+	}
+	defer func() {
+		if err != nil {
+			for _, l := range metricsLs {
+				l.Close()
+			}
+			metricsLs = nil
+		}
+	}()
 	if activated {
 		logger.Info("socket-activated: listen and listen_tls are ignored")
 		ls = activatedListeners(byName, logger)
 	} else {
 		ls, err = bindListeners(cfg)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := checkListeners(ls, haveTLS); err != nil {
 		closeListeners(ls)
-		return nil, err
+		return nil, nil, err
 	}
-	return ls, nil
+	return ls, metricsLs, nil
+}
+
+// closeAll closes inherited sockets that will not be served.
+func closeAll(byName map[string][]net.Listener) {
+	for _, ls := range byName {
+		for _, l := range ls {
+			l.Close()
+		}
+	}
 }
 
 // checkListeners refuses configurations that cannot serve anybody.

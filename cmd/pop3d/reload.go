@@ -27,9 +27,11 @@ func (st *state) reload() {
 	}
 	old := st.cfg
 	if !slices.Equal(cfg.Listen, old.Listen) || !slices.Equal(cfg.ListenTLS, old.ListenTLS) ||
-		cfg.User != old.User || cfg.Group != old.Group {
-		st.logger.Warn("reload: listen, listen_tls, user and group changes need a restart; keeping the old ones")
+		cfg.User != old.User || cfg.Group != old.Group ||
+		cfg.MetricsListen != old.MetricsListen || cfg.ControlSocket != old.ControlSocket {
+		st.logger.Warn("reload: listen, listen_tls, user, group, metrics_listen and control_socket changes need a restart; keeping the old ones")
 		cfg.Listen, cfg.ListenTLS, cfg.User, cfg.Group = old.Listen, old.ListenTLS, old.User, old.Group
+		cfg.MetricsListen, cfg.ControlSocket = old.MetricsListen, old.ControlSocket
 	}
 	for _, w := range cfg.Warnings() {
 		st.logger.Warn("config: " + w)

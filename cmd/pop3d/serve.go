@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -39,6 +41,13 @@ type state struct {
 	backend   *backend
 	server    *daemon.Server
 	listeners []listener
+
+	observer  daemon.Observer // for the engine: metrics and registry; nil when both are off
+	metrics   *metrics        // nil without a metrics socket
+	metricsLs []net.Listener
+	httpSrv   *http.Server
+	health    health
+	control   *controlServer // nil without a control socket
 }
 
 // serve runs the daemon until SIGTERM or SIGINT and returns the exit status.
@@ -90,10 +99,13 @@ func (st *state) start() error {
 	if err != nil {
 		return fmt.Errorf("passwd_file: %w", err)
 	}
-	st.listeners, err = openListeners(cfg, st.certs != nil, st.logger)
+	st.listeners, st.metricsLs, err = openListeners(cfg, st.certs != nil, st.logger)
 	if err != nil {
 		return err
 	}
+	// Like the listeners, before dropping privileges: /run/pop3d may be
+	// root's when pop3d starts as root.
+	st.openControl(cfg)
 	for _, l := range st.listeners {
 		if l.mode == daemon.ModeTLS {
 			st.tlsNeeded = true
@@ -102,13 +114,49 @@ func (st *state) start() error {
 	if plan != nil {
 		if err := dropPrivileges(plan); err != nil {
 			closeListeners(st.listeners)
+			st.closeObservers()
 			return fmt.Errorf("dropping privileges to %s: %w", plan.user, err)
 		}
 		st.logger.Info("dropped privileges", "user", plan.user, "uid", plan.uid, "gid", plan.gid)
 	}
 	st.backend = newBackend(st.backendSettings(cfg), st.logger)
+	var obs observers
+	if len(st.metricsLs) > 0 {
+		st.metrics = newMetrics()
+		st.backend.timer = st.metrics
+		st.httpSrv = newMetricsServer(st.metrics, &st.health, st.logger)
+		obs = append(obs, st.metrics)
+	}
+	if st.control != nil {
+		obs = append(obs, st.control.reg)
+	}
+	st.observer = engineObserver(obs)
 	st.server = daemon.New(st.backend, st.daemonConfig(cfg), st.logger)
 	return nil
+}
+
+// openControl creates the control socket. Failing that is logged, not
+// fatal: POP3 service matters more than `pop3d who`.
+func (st *state) openControl(cfg *Config) {
+	if cfg.ControlSocket == "" {
+		return
+	}
+	l, err := listenControl(cfg.ControlSocket)
+	if err != nil {
+		st.logger.Warn("control socket off: pop3d who and pop3d kick will not work", "err", err)
+		return
+	}
+	st.control = &controlServer{l: l, reg: newRegistry(), logger: st.logger}
+}
+
+// closeObservers closes the metrics and control sockets.
+func (st *state) closeObservers() {
+	for _, l := range st.metricsLs {
+		l.Close()
+	}
+	if st.control != nil {
+		st.control.l.Close()
+	}
 }
 
 func (st *state) backendSettings(cfg *Config) backendSettings {
@@ -136,6 +184,7 @@ func (st *state) daemonConfig(cfg *Config) daemon.Config {
 	dc.MaxAuthFailures = cfg.MaxAuthFailures
 	dc.ProxyProtocolFrom = cfg.ProxyProtocolFrom
 	dc.Implementation = "pop3d-" + version
+	dc.Observer = st.observer
 	return dc
 }
 
@@ -147,6 +196,17 @@ func (st *state) run(sigs <-chan os.Signal) int {
 		addrs = append(addrs, fmt.Sprintf("%s=%s", l.name, l.Addr()))
 		go func(l listener) { errc <- st.server.Serve(l.Listener, l.mode) }(l)
 	}
+	if st.httpSrv != nil {
+		serveMetrics(st.httpSrv, st.metricsLs, st.logger)
+		for _, l := range st.metricsLs {
+			addrs = append(addrs, "metrics="+l.Addr().String())
+		}
+	}
+	if st.control != nil {
+		go st.control.serve()
+		addrs = append(addrs, "control="+st.control.l.Addr().String())
+	}
+	st.health.serving.Store(true)
 	st.logger.Info("pop3d started", "version", version, "listeners", strings.Join(addrs, ","), "tls", st.certs != nil)
 	st.notify.ready(st.status())
 
@@ -174,10 +234,20 @@ func (st *state) run(sigs <-chan os.Signal) int {
 
 func (st *state) shutdown() {
 	st.notify.stopping()
+	st.health.serving.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := st.server.Shutdown(ctx); err != nil {
 		st.logger.Warn("shutdown: sessions closed forcibly", "err", err)
+	}
+	// /metrics and /healthz answered until the sessions were gone.
+	if st.httpSrv != nil {
+		hctx, hcancel := context.WithTimeout(context.Background(), time.Second)
+		defer hcancel()
+		st.httpSrv.Shutdown(hctx)
+	}
+	if st.control != nil {
+		st.control.l.Close()
 	}
 }
 
