@@ -63,6 +63,7 @@ var aptPackages = map[string]string{
 	"mkpasswd":                "whois",
 	"doveadm":                 "dovecot-core",
 	"procmail":                "procmail",
+	"promtool":                "prometheus",
 }
 
 // requireTool skips the test when tool is missing, or fails it under CI=true:

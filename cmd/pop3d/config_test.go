@@ -28,6 +28,7 @@ func TestDefaultConfig(t *testing.T) {
 		AuthFailureDelay:    2 * time.Second,
 		MaxAuthFailures:     3,
 		LogLevel:            slog.LevelInfo,
+		ControlSocket:       "/run/pop3d/control",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("DefaultConfig() = %+v\nwant %+v", c, want)
@@ -61,6 +62,11 @@ func TestParseConfig(t *testing.T) {
 		{"CRLF and BOM", "\xef\xbb\xbfmark_read = no\r\ncreate_maildir = off\r\n", func(t *testing.T, c Config) {
 			if c.MarkRead || c.CreateMaildir {
 				t.Errorf("MarkRead=%v CreateMaildir=%v, want false", c.MarkRead, c.CreateMaildir)
+			}
+		}},
+		{"metrics and control", "metrics_listen = 127.0.0.1:9110\ncontrol_socket =", func(t *testing.T, c Config) {
+			if c.MetricsListen != "127.0.0.1:9110" || c.ControlSocket != "" {
+				t.Errorf("MetricsListen %q ControlSocket %q", c.MetricsListen, c.ControlSocket)
 			}
 		}},
 		{"booleans", "allow_insecure_auth = TRUE\nmark_read = 0\ncreate_maildir = On", func(t *testing.T, c Config) {
@@ -144,6 +150,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad ip", "proxy_protocol_from = example.com", []string{"x.conf:1: proxy_protocol_from:"}},
 		{"bad tls version", "tls_min_version = 1.1", []string{"x.conf:1: tls_min_version:"}},
 		{"bad log level", "log_level = loud", []string{"x.conf:1: log_level:"}},
+		{"two metrics addresses", "metrics_listen = :9110,:9111", []string{"x.conf:1: metrics_listen: \":9110,:9111\": one address only"}},
+		{"bad metrics address", "metrics_listen = 9110", []string{"x.conf:1: metrics_listen: \"9110\" is not host:port"}},
+		{"relative control socket", "control_socket = run/control", []string{"x.conf:1: control_socket: \"run/control\" is not an absolute path"}},
+		{"long control socket", "control_socket = /" + strings.Repeat("x", 107), []string{"x.conf:1: control_socket: \"/xxx"}},
 		{"empty passwd_file", "passwd_file =", []string{"x.conf:1: passwd_file: must not be empty"}},
 		{"control char", "maildir = /a\x01b", []string{"x.conf:1: maildir: control character"}},
 		{"bad user", "user = a b", []string{"x.conf:1: user:"}},
