@@ -238,12 +238,15 @@ func (s *session) stopping() bool {
 	return s.srv.closing.Load() || s.kicked.Load()
 }
 
-// stopLine is the goodbye of a session that is stopping.
-func (s *session) stopLine() string {
+// stopNow says goodbye to a session that is stopping.
+func (s *session) stopNow() {
 	if s.srv.closing.Load() {
-		return "-ERR [SYS/TEMP] server shutting down"
+		s.end = EndShutdown
+		s.goodbye("-ERR [SYS/TEMP] server shutting down")
+		return
 	}
-	return "-ERR [SYS/TEMP] session ended by the administrator"
+	s.end = EndKicked
+	s.goodbye("-ERR [SYS/TEMP] session ended by the administrator")
 }
 
 // endReason is how the session ended: as recorded where that was known,
@@ -252,10 +255,10 @@ func (s *session) endReason() EndReason {
 	switch {
 	case s.end != "":
 		return s.end
-	case s.srv.closing.Load():
-		return EndShutdown
 	case s.kicked.Load():
 		return EndKicked
+	case s.srv.closing.Load():
+		return EndShutdown
 	}
 	return EndDropped
 }

@@ -257,7 +257,7 @@ func (s *session) linger() {
 		return
 	}
 	d := lingerTime
-	if s.srv.closing.Load() {
+	if s.stopping() {
 		d = lingerTimeShutdown
 	}
 	s.raw.SetReadDeadline(time.Now().Add(d))
@@ -279,7 +279,7 @@ func (s *session) closeMailbox() (err error) {
 func (s *session) loop() {
 	for {
 		if s.stopping() {
-			s.goodbye(s.stopLine())
+			s.stopNow()
 			return
 		}
 		line, err := s.readCommand()
@@ -298,7 +298,7 @@ func (s *session) loop() {
 			s.refusedBy(RefuseProxyHeader)
 			return
 		case s.stopping():
-			s.goodbye(s.stopLine())
+			s.stopNow()
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			s.log.Info("idle timeout", "user", s.authUser)
