@@ -3,11 +3,15 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -236,6 +240,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	promtool(t, text, "check", "metrics")
+	checkDashboard(t, m)
 
 	// Still served while pop3d runs; the process ends cleanly.
 	srv.stop()
@@ -259,4 +264,60 @@ func TestAlertRules(t *testing.T) {
 	t.Parallel()
 	promtool(t, nil, "check", "rules", "../contrib/prometheus/alerts.yml")
 	promtool(t, nil, "test", "rules", "../contrib/prometheus/alerts_test.yml")
+}
+
+// checkDashboard checks the shipped Grafana dashboard against a scrape:
+// valid JSON, every query names only metrics pop3d serves, and every query,
+// with Grafana's variables filled in, is PromQL that promtool accepts.
+func checkDashboard(t *testing.T, scraped map[string]float64) {
+	t.Helper()
+	data, err := os.ReadFile("../contrib/grafana/pop3d.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Title  string `json:"title"`
+		UID    string `json:"uid"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatalf("pop3d.json: %v", err)
+	}
+	if dash.Title == "" || dash.UID == "" || len(dash.Panels) == 0 {
+		t.Fatalf("pop3d.json: no title, uid or panels")
+	}
+	names := map[string]bool{}
+	for series := range scraped {
+		name, _, _ := strings.Cut(series, "{")
+		names[name] = true
+	}
+	metricRE := regexp.MustCompile(`\bpop3d_[a-z_]+`)
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	n := 0
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			for _, m := range metricRE.FindAllString(tg.Expr, -1) {
+				if !names[m] {
+					t.Errorf("panel %q: %s is not served", p.Title, m)
+				}
+			}
+			expr := strings.NewReplacer("$__rate_interval", "5m", "$instance", ".*").Replace(tg.Expr)
+			n++
+			fmt.Fprintf(&rules, "      - record: dashboard:query%d\n        expr: %s\n", n, strconv.Quote(expr))
+		}
+	}
+	f := filepath.Join(t.TempDir(), "dashboard-rules.yml")
+	if err := os.WriteFile(f, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	promtool(t, nil, "check", "rules", f)
 }
