@@ -53,8 +53,11 @@ type Session struct {
 
 // Kick ends the session as a shutdown does: a session in UPDATE finishes
 // it, any other is told "-ERR [SYS/TEMP] ..." and closed without UPDATE.
+// On a Session that no Server made it does nothing.
 func (h *Session) Kick() {
-	h.s.kick()
+	if h.s != nil {
+		h.s.kick()
+	}
 }
 
 // Refusal says why a connection was turned away.

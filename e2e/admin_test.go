@@ -165,6 +165,20 @@ func TestWhoKick(t *testing.T) {
 		}
 	}
 
+	// Mode 0600 keeps other users out; the daemon checks the peer's
+	// credentials as well, which this shows with the mode opened up.
+	if os.Geteuid() == 0 {
+		requireTool(t, "setpriv")
+		os.Chmod(filepath.Dir(sock), 0o755)
+		os.Chmod(sock, 0o666)
+		out, errOut, err := runCmdErr(30*time.Second, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+			binPath, "who", "-control-socket", sock)
+		if err == nil || !strings.Contains(string(errOut), "permission denied") {
+			t.Errorf("pop3d who as nobody: %v %q %q", err, out, errOut)
+		}
+		os.Chmod(sock, 0o600)
+	}
+
 	// The socket goes away with the daemon.
 	srv.stop()
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {

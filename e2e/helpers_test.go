@@ -64,6 +64,7 @@ var aptPackages = map[string]string{
 	"doveadm":                 "dovecot-core",
 	"procmail":                "procmail",
 	"promtool":                "prometheus",
+	"setpriv":                 "util-linux",
 }
 
 // requireTool skips the test when tool is missing, or fails it under CI=true:

@@ -26,6 +26,7 @@ const (
 	controlMode     = 0o600
 	controlTimeout  = 5 * time.Second // a whole request and answer
 	maxControlLine  = 1024
+	maxControlDrain = 64 << 10
 	controlOK       = "ok"
 	controlErrorPre = "error: "
 )
@@ -88,6 +89,12 @@ func (c *controlServer) serve() {
 func (c *controlServer) answer(conn *net.UnixConn) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(controlTimeout))
+	// Whatever the client sent beyond the request is read before closing,
+	// so that the answer is not lost to a connection reset.
+	defer func() {
+		conn.CloseWrite()
+		io.Copy(io.Discard, io.LimitReader(conn, maxControlDrain))
+	}()
 	uid, err := peerUID(conn)
 	// Root, and the user pop3d runs as; mode 0600 says the same.
 	if err != nil || (uid != 0 && uid != os.Geteuid()) {

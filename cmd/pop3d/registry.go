@@ -141,6 +141,9 @@ func quoteField(s string) string {
 // kick ends the sessions whose id is target, or else those of the user
 // target, and returns how many it told to end.
 func (r *registry) kick(target string) int {
+	if target == "" {
+		return 0 // would match every session not logged in
+	}
 	var byID, byUser []*daemon.Session
 	r.mu.Lock()
 	for h, ls := range r.sessions {
