@@ -16,7 +16,9 @@ import (
 // Version 2 lines lack ":<utf8>". Courier serves "UID<uid>-<uidv>", or
 // "UID<uid>" when the uidvalidity is 0, and for a uid of 0 its oldest form,
 // the base file name with bytes outside 0x21..0x7E and ' " + written as
-// +XX. Records are matched to files on the base name, the part before ':'.
+// +XX. Courier compares a record's name with a file's name in cur/ (after
+// moving new/ to cur/ with ":2,") up to the ':' both have; a name without
+// ':' matches only a name without ':' (see courierKey).
 const courierSizeListName = "courierpop3dsizelist"
 
 // courierLineMax is Courier's line buffer: longer lines are cut there.
@@ -27,7 +29,7 @@ type courierSizeList struct {
 	version     int
 	nextUID     uint64
 	uidValidity uint64
-	recs        map[string]courierRec // by base file name
+	recs        map[string]courierRec // by courierKey
 }
 
 // courierRec is one message record.
@@ -103,9 +105,9 @@ func parseCourierSizeList(b []byte) (*courierSizeList, error) {
 			skipped++
 			continue
 		}
-		base := baseName(name)
-		if _, dup := l.recs[base]; !dup {
-			l.recs[base] = r
+		k := courierKey(name)
+		if _, dup := l.recs[k]; !dup {
+			l.recs[k] = r
 		}
 	}
 	if skipped > 0 {
@@ -147,4 +149,22 @@ func parseCourierRecord(line string) (string, courierRec, bool) {
 		}
 	}
 	return name, r, true
+}
+
+// courierKey is what Courier's cmpmsgs compares: the base name, and whether
+// there was a ':' at all.
+func courierKey(name string) string {
+	if c := strings.IndexByte(name, ':'); c >= 0 {
+		return name[:c+1]
+	}
+	return name
+}
+
+// courierFileKey is courierKey of the name Courier gives a file: one in
+// new/ gets ":2," when Courier moves it to cur/.
+func courierFileKey(name string, inNewDir bool) string {
+	if inNewDir && strings.IndexByte(name, ':') < 0 {
+		return name + ":"
+	}
+	return courierKey(name)
 }
