@@ -232,3 +232,12 @@ func readSmallFile(rootfd int, name string, limit int64) ([]byte, error) {
 	}
 	return b[:n], nil
 }
+
+// File is where message i was listed, "new/NAME" or "cur/NAME" ("" for an
+// index out of range).
+func (m *Mailbox) File(i int) string {
+	if !m.valid(i) {
+		return ""
+	}
+	return subdirs[m.msgs[i].dir] + "/" + m.name(&m.msgs[i])
+}
