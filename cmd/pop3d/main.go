@@ -49,10 +49,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return htpasswd.RunPasswd(args[1:], stdin, stdout, stderr)
 		case "who", "kick":
 			return runControl(args[0], args[1:], stdout, stderr)
+		case "uidl":
+			return runUIDL(args[1:], stdout, stderr)
 		}
-	}
-	if len(args) > 0 && args[0] == "uidl" {
-		return runUIDL(args[1:], stdout, stderr)
 	}
 	opts, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
