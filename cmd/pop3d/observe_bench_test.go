@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ func (benchMailbox) Close() error                               { return nil }
 // a text logger to io.Discard (the per-session logger is built either way).
 func benchServer(b *testing.B, observed bool) string {
 	cfg := daemon.DefaultConfig()
+	cfg.MaxConnections, cfg.MaxConnectionsPerIP = 0, 0
 	if observed {
 		m := newMetrics()
 		cfg.Observer = engineObserver(observers{m, newRegistry()})
@@ -126,6 +128,7 @@ func BenchmarkObserverLogin(b *testing.B) {
 	for _, observed := range []bool{false, true} {
 		b.Run(map[bool]string{false: "off", true: "metrics+registry"}[observed], func(b *testing.B) {
 			addr := benchServer(b, observed)
+			cpu0 := cpuTime()
 			for b.Loop() {
 				c := benchLogin(b, addr)
 				c.Write([]byte("RETR 1\r\nQUIT\r\n"))
@@ -141,6 +144,32 @@ func BenchmarkObserverLogin(b *testing.B) {
 				}
 				c.Close()
 			}
+			// Process CPU time (server and client): less disturbed than wall
+			// time by other load on the machine.
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkObserverEvents is the observers' own work for one session:
+// the events of connect, login, three commands, UPDATE and disconnect.
+func BenchmarkObserverEvents(b *testing.B) {
+	o := engineObserver(observers{newMetrics(), newRegistry()})
+	h := &daemon.Session{ID: "0000000000000001", Start: time.Now()}
+	for b.Loop() {
+		o.Connect(h)
+		o.Command(h, daemon.Command{Name: "USER", OK: true, Octets: 30})
+		o.Login(h, daemon.Login{Mech: "USER", Result: daemon.LoginSuccess, User: "alice", Messages: 10, Duration: time.Millisecond})
+		o.Command(h, daemon.Command{Name: "PASS", OK: true, Octets: 40})
+		o.Command(h, daemon.Command{Name: "RETR", OK: true, Octets: 5000})
+		o.Update(h, daemon.Update{Deleted: 1, Duration: time.Millisecond})
+		o.Command(h, daemon.Command{Name: "QUIT", OK: true, Octets: 20})
+		o.Disconnect(h, daemon.Disconnect{How: daemon.EndQuit, Octets: 10})
 	}
 }
