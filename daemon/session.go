@@ -44,7 +44,6 @@ var (
 	errNUL         = errors.New("NUL byte in command")
 	errProxyHeader = errors.New("PROXY header from an untrusted address")
 	errShutdown    = errors.New("server shutting down")
-	errKicked      = errors.New("session kicked")
 )
 
 // session is one client connection. Only its own goroutine touches it,

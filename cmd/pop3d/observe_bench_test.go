@@ -32,10 +32,12 @@ func (benchBackend) Login(_ context.Context, user, pass string, _ daemon.ConnInf
 
 type benchMailbox struct{}
 
-func (benchMailbox) Len() int                                   { return 1 }
-func (benchMailbox) Size(int) int64                             { return 12 }
-func (benchMailbox) UID(int) string                             { return "uid1" }
-func (benchMailbox) Open(int) (io.ReadCloser, error)            { return io.NopCloser(strings.NewReader("Subject: x\n")), nil }
+func (benchMailbox) Len() int       { return 1 }
+func (benchMailbox) Size(int) int64 { return 12 }
+func (benchMailbox) UID(int) string { return "uid1" }
+func (benchMailbox) Open(int) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader("Subject: x\n")), nil
+}
 func (benchMailbox) Commit(context.Context, []int, []int) error { return nil }
 func (benchMailbox) Close() error                               { return nil }
 
