@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -104,6 +106,31 @@ func TestBinarySocketActivation(t *testing.T) {
 		greeting, err := bufio.NewReader(conn).ReadString('\n')
 		if err != nil || !strings.HasPrefix(greeting, "+OK") {
 			t.Errorf("pop3s greeting %q, %v", greeting, err)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+	})
+
+	t.Run("metrics socket", func(t *testing.T) {
+		plain, metricsL := listenLoopback(t), listenLoopback(t)
+		cmd, logs, _ := startActivated(t, bin, "pop3:metrics", []net.Listener{plain, metricsL},
+			append(base, "-control-socket", "")...)
+		logs.waitFor(t, regexp.MustCompile(`msg="pop3d started".*metrics=`+regexp.QuoteMeta(metricsL.Addr().String())))
+		c := dialPOP3(t, plain.Addr().String())
+		c.mustOK("USER demo")
+		c.mustOK("PASS demo")
+		c.mustOK("QUIT")
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + metricsL.Addr().String() + "/metrics")
+		if err != nil {
+			t.Fatalf("GET /metrics on the activated socket: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `pop3d_logins_total{mechanism="user",result="success"} 1`) {
+			t.Errorf("/metrics on the activated socket:\n%s", body)
+		}
+		// The metrics socket is not served as POP3.
+		if strings.Contains(logs.String(), "unknown fd name") {
+			t.Errorf("the metrics socket was taken for POP3:\n%s", logs.String())
 		}
 		cmd.Process.Signal(syscall.SIGTERM)
 	})
