@@ -1,6 +1,10 @@
 // Package daemon is the POP3 engine of pop3d: listeners, sessions, the RFC
 // 1939 state machine, TLS, limits and logging. It knows nothing of where
-// mail is stored or how passwords are checked; a Backend does that.
+// mail is stored or how passwords are checked; a Backend does that. Nor
+// does it keep metrics or lists of sessions: a Config.Observer is told of
+// each session's events (connect, refusal, login, command, UPDATE,
+// disconnect) and can kick a session. Every log line of a session carries
+// its client address and session id.
 //
 // It implements:
 //   - RFC 1939, Post Office Protocol - Version 3 (USER, PASS, STAT, LIST,
