@@ -85,9 +85,10 @@ const refuseDeadline = 100 * time.Millisecond
 
 // Server serves POP3 on any number of listeners. Safe for concurrent use.
 type Server struct {
-	backend Backend
-	logger  *slog.Logger
-	cfg     atomic.Pointer[Config]
+	backend  Backend
+	logger   *slog.Logger
+	cfg      atomic.Pointer[Config]
+	commands map[string]command // read-only after New
 
 	// ctx is cancelled when Shutdown gives up waiting: it is the parent of
 	// every session's context.
@@ -113,6 +114,7 @@ func New(backend Backend, cfg Config, logger *slog.Logger) *Server {
 	s := &Server{
 		backend:  backend,
 		logger:   logger,
+		commands: commandTable(),
 		ctx:      ctx,
 		cancel:   cancel,
 		done:     make(chan struct{}),
