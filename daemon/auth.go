@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"time"
 )
 
 // errPlainMalformed is a SASL PLAIN message that is not
@@ -73,7 +74,9 @@ func (s *session) cmdPass(rest string, hasRest bool) error {
 	if !hasRest {
 		return badCommand("PASS takes the password as its argument")
 	}
-	return s.login(user, rest, "USER")
+	return s.login(user, "USER", func(ci ConnInfo) (Mailbox, error) {
+		return s.srv.backend.Login(s.ctx, user, rest, ci)
+	})
 }
 
 // cmdAuth is the SASL AUTH command of RFC 5034, with the PLAIN mechanism.
@@ -135,14 +138,17 @@ func (s *session) cmdAuth(rest string, _ bool) error {
 	if authzid != "" && authzid != authcid {
 		s.srv.logger.Warn("login failed", "remote_ip", s.remoteIPString(), "user", authcid, "mech", "PLAIN",
 			"reason", "authorization identity differs")
-		return authFailure("-ERR [AUTH] logging in as another user is not supported")
+		return authFailure{line: "-ERR [AUTH] logging in as another user is not supported"}
 	}
-	return s.login(authcid, passwd, "PLAIN")
+	return s.login(authcid, "PLAIN", func(ci ConnInfo) (Mailbox, error) {
+		return s.srv.backend.Login(s.ctx, authcid, passwd, ci)
+	})
 }
 
-// login asks the backend and moves to TRANSACTION on success.
-func (s *session) login(user, pass, mech string) error {
-	mb, err := s.srv.backend.Login(s.ctx, user, pass, ConnInfo{
+// login asks the backend (through auth) and moves to TRANSACTION on
+// success.
+func (s *session) login(user, mech string, auth func(ConnInfo) (Mailbox, error)) error {
+	mb, err := auth(ConnInfo{
 		RemoteAddr: s.remote,
 		LocalAddr:  s.local,
 		TLS:        s.tls,
@@ -157,6 +163,11 @@ func (s *session) login(user, pass, mech string) error {
 	}
 	if err != nil {
 		return s.loginFailed(user, mech, err)
+	}
+	s.srv.penalty.reset(s.remoteIP)
+	s.policy = UserPolicy{LoginDelay: s.cfg.LoginDelay, Expire: s.cfg.Expire}
+	if pm, ok := mb.(PolicyMailbox); ok {
+		s.policy = pm.Policy()
 	}
 	s.mbox = mb
 	s.authUser = user
@@ -175,10 +186,27 @@ func (s *session) login(user, pass, mech string) error {
 func (s *session) loginFailed(user, mech string, err error) error {
 	var e *Error
 	switch {
+	case errors.As(err, &e) && e.Verified:
+		reason := e.Reason
+		if reason == "" {
+			reason = e.Text
+		}
+		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
+			"reason", reason)
+		if e.Code == CodeAuth {
+			// A disabled account waits like a failure, so that its answer
+			// cannot be told apart by timing from afar.
+			return authFailure{line: errLine(e), verified: true}
+		}
+		return e
 	case errors.As(err, &e) && e.Code == CodeAuth:
+		reason := e.Reason
+		if reason == "" {
+			reason = "bad credentials"
+		}
 		s.srv.logger.Warn("login failed", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
-			"reason", "bad credentials")
-		return authFailure("-ERR [AUTH] authentication failed")
+			"reason", reason)
+		return authFailure{line: errLine(e)}
 	// Only bad credentials are logged as "login failed": that line is what
 	// fail2ban counts, and a mailbox locked by the user's other client or
 	// a server fault must not get anyone banned.
@@ -197,12 +225,20 @@ func (s *session) loginFailed(user, mech string, err error) error {
 	}
 }
 
-// authFailed answers a failed login after AuthFailureDelay, and closes the
-// connection after MaxAuthFailures.
-func (s *session) authFailed(line string) bool {
+// authFailed answers a failed login after the failure delay (doubled for
+// each recent failure from the client's address, see penalty.go), and
+// closes the connection after MaxAuthFailures.
+func (s *session) authFailed(f authFailure) bool {
+	line := f.line
 	s.authFailures++
 	s.flush()
-	if !s.sleep(s.cfg.AuthFailureDelay) {
+	var delay time.Duration
+	if f.verified {
+		delay = s.srv.penalty.current(s.remoteIP, s.cfg.AuthFailureDelay, s.cfg.now())
+	} else {
+		delay = s.srv.penalty.fail(s.remoteIP, s.cfg.AuthFailureDelay, s.cfg.now())
+	}
+	if !s.sleep(delay) {
 		s.reply("-ERR [SYS/TEMP] server shutting down")
 		return false
 	}

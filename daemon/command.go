@@ -39,6 +39,7 @@ func commandTable() map[string]command {
 		"USER": {states: inAuth, run: (*session).cmdUser},
 		"PASS": {states: inAuth, run: (*session).cmdPass},
 		"AUTH": {states: inAuth, run: (*session).cmdAuth},
+		"APOP": {states: inAuth, run: (*session).cmdApop},
 		"STLS": {states: inAuth, noArgs: true, run: (*session).cmdStls},
 		"STAT": {states: inTrans, noArgs: true, run: (*session).cmdStat},
 		"LIST": {states: inTrans, run: (*session).cmdList},
@@ -90,10 +91,14 @@ type refusal string
 func (e refusal) Error() string { return string(e) }
 
 // authFailure is a failed login: its line is sent after the failure delay,
-// and it counts toward MaxAuthFailures.
-type authFailure string
+// and it counts toward MaxAuthFailures. Unless verified (the credentials
+// were right, a policy refused), it raises the client address's penalty.
+type authFailure struct {
+	line     string
+	verified bool
+}
 
-func (e authFailure) Error() string { return string(e) }
+func (e authFailure) Error() string { return e.line }
 
 // closeConn ends the session after sending its line, when there is one.
 type closeConn string
@@ -123,7 +128,7 @@ func (s *session) respond(err error) bool {
 	case errors.As(err, &ref):
 		return s.refuse(string(ref))
 	case errors.As(err, &auth):
-		return s.authFailed(string(auth))
+		return s.authFailed(auth)
 	case errors.As(err, &cc):
 		if cc != "" {
 			s.reply(string(cc))

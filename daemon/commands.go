@@ -16,7 +16,7 @@ func (s *session) cmdCapa(string, bool) error {
 	s.reply("PIPELINING")
 	s.reply("RESP-CODES")
 	s.reply("AUTH-RESP-CODE")
-	s.reply("EXPIRE NEVER")
+	s.capaPolicy()
 	if s.cfg.Implementation != "" {
 		s.reply("IMPLEMENTATION " + s.cfg.Implementation)
 	}
@@ -65,6 +65,11 @@ func (s *session) cmdQuit(string, bool) error {
 	}
 	s.state = stateUpdate
 	s.updating.Store(true)
+	// Messages EXPIRE removes go through the same UPDATE as DELE.
+	expired := s.expired()
+	for _, i := range expired {
+		s.deleted.add(i)
+	}
 	var deleted, retrieved []int
 	for i := range s.mbox.Len() {
 		switch {
@@ -74,21 +79,25 @@ func (s *session) cmdQuit(string, bool) error {
 			retrieved = append(retrieved, i)
 		}
 	}
+	var expiredAttr []any
+	if s.policy.Expire.Set {
+		expiredAttr = []any{"expired", len(expired)}
+	}
 	mb := s.mbox
 	err := mb.Commit(s.ctx, deleted, retrieved)
 	// Commit releases the mailbox, failed or not: Close must not follow.
 	s.mbox = nil
 	if err != nil {
-		s.srv.logger.Error("update failed", "remote_ip", s.remoteIPString(), "user", s.authUser,
-			"retrieved", len(retrieved), "deleted", len(deleted), "err", err)
+		s.srv.logger.Error("update failed", append([]any{"remote_ip", s.remoteIPString(), "user", s.authUser,
+			"retrieved", len(retrieved), "deleted", len(deleted)}, append(expiredAttr, "err", err)...)...)
 		var e *Error
 		if errors.As(err, &e) && e.Code != "" {
 			return closeConn(errLine(e))
 		}
 		return closeConn("-ERR [SYS/TEMP] update failed: some messages may not have been deleted")
 	}
-	s.srv.logger.Info("update", "remote_ip", s.remoteIPString(), "user", s.authUser,
-		"retrieved", len(retrieved), "deleted", len(deleted))
+	s.srv.logger.Info("update", append([]any{"remote_ip", s.remoteIPString(), "user", s.authUser,
+		"retrieved", len(retrieved), "deleted", len(deleted)}, expiredAttr...)...)
 	return closeConn("+OK bye (" + itoa(int64(len(deleted))) + " messages deleted)")
 }
 
