@@ -51,6 +51,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage
 	}
+	opts.env = os.Environ()
 	if opts.version {
 		fmt.Fprintf(stdout, "pop3d %s\n", version)
 		return exitOK
@@ -76,6 +77,7 @@ type options struct {
 	check          bool
 	version        bool
 	overrides      []override // in command-line order: the last one wins
+	env            []string   // the environment, KEY=VALUE (POP3D_*)
 }
 
 type override struct {
@@ -83,10 +85,12 @@ type override struct {
 	value string
 }
 
-// load reads the config file and applies the command-line overrides. It is
-// called again on SIGHUP.
+// load reads the config file and applies the environment (POP3D_<KEY>) and
+// then the command-line overrides. It is called again on SIGHUP.
 func (o *options) load() (Config, error) {
 	cfg, err := LoadConfig(o.configPath, o.configExplicit)
+	settings, envErr := envSettings(o.env)
+	err = errors.Join(err, envErr, applyEnv(&cfg, settings))
 	for _, ov := range o.overrides {
 		// Values were checked when the flag was parsed.
 		if e := ov.key.set(&cfg, ov.value); e != nil {
