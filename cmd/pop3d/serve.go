@@ -33,9 +33,9 @@ type state struct {
 	logger    *slog.Logger
 	logLevel  *slog.LevelVar
 	notify    notifier
-	passwd    *htpasswd.File   // nil: users from POP3D_AUTH only
-	static    *htpasswd.Static // users from POP3D_AUTH; nil: none
-	now       func() time.Time // the clock of LOGIN-DELAY and EXPIRE
+	passwd    *htpasswd.File       // nil: users from POP3D_AUTH only
+	static    *htpasswd.Static     // users from POP3D_AUTH; nil: none
+	now       func() time.Time     // the clock of LOGIN-DELAY and EXPIRE
 	certs     *daemon.CertReloader // nil without TLS
 	tlsNeeded bool                 // an implicit-TLS socket is served
 	backend   *backend
@@ -128,9 +128,10 @@ func (st *state) backendSettings(cfg *Config) backendSettings {
 	s := backendSettings{
 		static:   st.static,
 		template: cfg.Maildir,
-		opts:     maildir.Options{Create: cfg.CreateMaildir, MarkRead: cfg.MarkRead, Logger: st.logger},
-		global:   globalPolicy{loginDelay: cfg.LoginDelay, expire: cfg.Expire},
-		now:      st.now,
+		opts: maildir.Options{Create: cfg.CreateMaildir, MarkRead: cfg.MarkRead, Logger: st.logger,
+			Legacy: cfg.UIDLLegacy, DovecotFormat: cfg.DovecotUIDLFormat, KeepTmp: !cfg.TmpCleanup},
+		global: globalPolicy{loginDelay: cfg.LoginDelay, expire: cfg.Expire},
+		now:    st.now,
 	}
 	if st.passwd != nil {
 		s.passwd = st.passwd
