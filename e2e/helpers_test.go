@@ -343,6 +343,9 @@ func cleanEnv() []string {
 		case "JOURNAL_STREAM", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES":
 			continue
 		}
+		if strings.HasPrefix(kv, "POP3D_") {
+			continue // settings of the test's own environment (pop3d reads POP3D_<KEY>)
+		}
 		env = append(env, kv)
 	}
 	return env

@@ -6,8 +6,10 @@
 //	pop3d [-config FILE] [-check] [-version] [-KEY VALUE ...]
 //	pop3d passwd [-f FILE] [-scheme bcrypt|sha512-crypt] [-d] USER
 //
-// Every key of the config file has a flag (passwd_file is -passwd-file);
-// flags given on the command line override the file.
+// Every key of the config file has a flag (passwd_file is -passwd-file) and
+// an environment variable (POP3D_PASSWD_FILE); flags override the
+// environment, which overrides the file. POP3D_AUTH="user:password ..."
+// adds users kept, hashed, in memory (environment only: flags show in ps).
 //
 // Exit status: 0 on success (-check found nothing, -version, clean shutdown
 // on SIGTERM/SIGINT); 1 when -check found problems, the configuration is
