@@ -176,11 +176,11 @@ func (b *backend) open(ctx context.Context, s *backendSettings, name string, u h
 }
 
 // perUser reports whether users may have LOGIN-DELAY or EXPIRE values of
-// their own: some line of the password file has extra fields.
+// their own: some line of the password file sets login_delay or expire.
 func (b *backend) perUser() bool {
 	s := b.settings.Load()
-	f, ok := s.passwd.(interface{ HasExtra() bool })
-	return ok && f.HasExtra()
+	f, ok := s.passwd.(interface{ HasExtraKey(string) bool })
+	return ok && (f.HasExtraKey("login_delay") || f.HasExtraKey("expire"))
 }
 
 // validUser accepts non-empty UTF-8 names of at most maxUserLen bytes
