@@ -39,7 +39,7 @@ type entry struct {
 
 // table is an immutable parsed copy of a password file.
 type table struct {
-	users map[string]entry
+	users     map[string]entry
 	extraKeys map[string]bool // the keys of every user's extra fields
 	// dummy is a hash of the most common scheme and cost in the file,
 	// verified for unknown users so that they take as long as known ones.
