@@ -7,8 +7,6 @@ import (
 	"hash/crc32"
 	"io"
 	"math/bits"
-	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -98,27 +96,40 @@ func cacheLimit(n int) int64 {
 	return int64(n)*recSize*2 + 4<<10
 }
 
-// readCache reads and verifies the cache file in dir, if it is at most
-// limit bytes, and returns its records, undecoded.
-func readCache(dir string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(filepath.Join(dir, cacheName), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+// readCache reads and verifies the cache file in the Maildir open as root,
+// if it is at most limit bytes, and returns its records, undecoded. It is
+// opened without following a link and without blocking, and used only if
+// it is a regular file: a FIFO in its place (the Maildir's owner can make
+// one) must not hang the login.
+func readCache(root int, limit int64) ([]byte, error) {
+	fd, err := openatRetry(root, cacheName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, errors.New("cache: not a regular file")
 	}
-	if st.Size() > min(limit, maxCacheSize) {
-		return nil, fmt.Errorf("cache: %d bytes, more than %d messages need", st.Size(), limit)
+	if st.Size > min(limit, maxCacheSize) {
+		return nil, fmt.Errorf("cache: %d bytes, more than %d messages need", st.Size, limit)
 	}
-	data := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, err
+	data := make([]byte, st.Size)
+	for off := 0; off < len(data); {
+		n, err := unix.Read(fd, data[off:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		off += n
 	}
 	return parseCache(data)
 }
@@ -158,10 +169,11 @@ func recordTS(recs []byte, k int) int64 {
 	return int64(binary.LittleEndian.Uint64(recs[k*recSize:]))
 }
 
-// writeCache replaces the cache file in dir with ents atomically: temp
-// file, fsync, rename. ents must be sorted by (ts, h). Callers hold the
-// lock, so the fixed temporary name cannot be shared.
-func writeCache(dir string, ents []cacheEntry) error {
+// writeCache replaces the cache file of the Maildir open as root (dir is
+// its path, for messages) with ents atomically: temp file, fsync, rename.
+// ents must be sorted by (ts, h). Callers hold the lock, so the fixed
+// temporary name cannot be shared.
+func writeCache(root int, dir string, ents []cacheEntry) error {
 	b := make([]byte, 0, len(cacheMagic)+8+len(ents)*recSize)
 	b = append(b, cacheMagic...)
 	b = binary.LittleEndian.AppendUint32(b, 0) // count, filled in below
@@ -181,24 +193,48 @@ func writeCache(dir string, ents []cacheEntry) error {
 	binary.LittleEndian.PutUint32(b[len(cacheMagic):], n)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 
-	tmp := filepath.Join(dir, cacheTmpName)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o600)
+	// The temporary file is made afresh with O_EXCL, after removing
+	// whatever is in its place (a stale one, or a FIFO or symlink planted
+	// there): opening an existing name could block or write through a
+	// link. A directory there makes the unlink fail and the cache is not
+	// saved, which only costs time.
+	if err := unix.Unlinkat(root, cacheTmpName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("maildir %s: write size cache: remove %s: %w", dir, cacheTmpName, err)
+	}
+	fd, err := openatRetry(root, cacheTmpName, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("maildir %s: write size cache: %w", dir, err)
 	}
-	_, err = f.Write(b)
+	err = writeAll(fd, b)
 	if err == nil {
-		err = f.Sync()
+		err = unix.Fsync(fd)
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, cacheName))
+		// renameat replaces whatever has the final name (a FIFO or a
+		// symlink included) without following it.
+		err = unix.Renameat(root, cacheTmpName, root, cacheName)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		unix.Unlinkat(root, cacheTmpName, 0)
 		return fmt.Errorf("maildir %s: write size cache: %w", dir, err)
+	}
+	return nil
+}
+
+// writeAll writes b to fd, retrying short writes and EINTR.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
 	}
 	return nil
 }

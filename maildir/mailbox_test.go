@@ -389,7 +389,7 @@ func TestCorruptCache(t *testing.T) {
 	want := []int64{3, 4, 5}
 	// A cache with a valid checksum but other inodes must not be believed.
 	wrongIno := t.TempDir()
-	writeCache(wrongIno, []cacheEntry{
+	writeCacheDir(t, wrongIno, []cacheEntry{
 		{ts: 1700000000, ino: 1, h: nameHash("1700000000.x.mx"), wsize: 77},
 		{ts: 1700000010, ino: 1, h: nameHash("1700000010.x.mx"), wsize: 77},
 	})
@@ -408,14 +408,14 @@ func TestCorruptCache(t *testing.T) {
 			}
 		}
 		mb.Close()
-		if _, err := readCache(dir, maxCacheSize); err != nil {
+		if _, err := readCacheDir(t, dir, maxCacheSize); err != nil {
 			t.Errorf("cache not rewritten: %v", err)
 		}
 	}
 	// Stale entries are pruned.
 	os.Remove(filepath.Join(dir, "new", "1700000000.x.mx"))
 	openMB(t, dir, Options{}).Close()
-	recs, _ := readCache(dir, maxCacheSize)
+	recs, _ := readCacheDir(t, dir, maxCacheSize)
 	if n := len(recs) / recSize; n != 2 {
 		t.Errorf("cache has %d entries, want 2", n)
 	}

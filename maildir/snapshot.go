@@ -20,11 +20,7 @@ import (
 // reader while we list is then seen twice (and deduplicated by inode), never
 // missed.
 func (m *Mailbox) snapshot(ctx context.Context) error {
-	fds, err := m.openDirs()
-	if err != nil {
-		return err
-	}
-	defer closeDirs(fds)
+	fds := m.fds
 	// A capacity hint from the directories' sizes (on ext4 and XFS about
 	// 40-70 bytes per entry), so that appends rarely copy.
 	sizes := [2]int64{dirSize(fds[0]), dirSize(fds[1])}
@@ -321,7 +317,7 @@ func (m *Mailbox) addDerived(key string) int32 {
 // override ,W= (they exist for such a name only after its last byte was
 // checked, or a RETR proved ,W= wrong).
 func (m *Mailbox) applyCache() {
-	recs, err := readCache(m.dir, cacheLimit(len(m.msgs)))
+	recs, err := readCache(m.root, cacheLimit(len(m.msgs)))
 	if err != nil {
 		if !errors.Is(err, unix.ENOENT) {
 			m.log.Debug("size cache ignored", "err", err)
@@ -547,12 +543,7 @@ func fileWCheck(dirfd int, name string, w int64) (int64, unix.Stat_t, error) {
 // anyway (for a listing that proved out of date). Callers hold m.mu.
 func (m *Mailbox) relocate(i int, force bool) (found, relisted bool) {
 	if force || m.fresh == nil || time.Since(m.freshAt) > 2*time.Second {
-		fds, err := m.openDirs()
-		if err != nil {
-			return false, true
-		}
-		m.fresh, m.freshAt = m.listAll(fds), time.Now()
-		closeDirs(fds)
+		m.fresh, m.freshAt = m.listAll(m.fds), time.Now()
 		m.relists++
 		relisted = true
 	}
