@@ -2,12 +2,18 @@ package maildir
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Tests of a Maildir whose owner attacks pop3d (issue 13): symlinks in
@@ -320,4 +326,275 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestMaildirMovedDuringSession (D6): the Maildir moved away (and a new one
+// made at its path) or removed before QUIT. Commit changes nothing and says
+// that the deletions were not made, instead of claiming them.
+func TestMaildirMovedDuringSession(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		change  func(t *testing.T, dir string)
+		deleted []int
+		wantErr bool
+	}{
+		{"moved, new one at the path", func(t *testing.T, dir string) {
+			must(t, os.Rename(dir, dir+".moved"))
+			newAt(t, dir)
+		}, []int{0}, true},
+		{"moved, nothing at the path", func(t *testing.T, dir string) {
+			must(t, os.Rename(dir, dir+".moved"))
+		}, []int{0}, true},
+		{"removed", func(t *testing.T, dir string) {
+			must(t, os.Rename(dir, dir+".moved"))
+			must(t, os.RemoveAll(dir+".moved"))
+		}, []int{0}, true},
+		{"moved, nothing deleted", func(t *testing.T, dir string) {
+			must(t, os.Rename(dir, dir+".moved"))
+			newAt(t, dir)
+		}, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newMaildir(t)
+			put(t, dir, "new", "1700000000.a.mx", "a\n")
+			put(t, dir, "new", "1700000001.b.mx", "b\n")
+			mb := openMB(t, dir, Options{MarkRead: true})
+			tc.change(t, dir)
+			var before map[string]string
+			if _, err := os.Stat(dir + ".moved"); err == nil {
+				before = tree(t, dir+".moved", true)
+			}
+			err := mb.Commit(context.Background(), tc.deleted, []int{1})
+			var ce *CommitError
+			switch {
+			case !tc.wantErr && err != nil:
+				t.Errorf("Commit = %v, want nil", err)
+			case tc.wantErr && (!errors.As(err, &ce) || ce.NotRemoved != 1 || ce.Permanent || !errors.Is(err, ErrGone)):
+				t.Errorf("Commit = %#v, want a temporary *CommitError for 1 message, ErrGone", err)
+			}
+			if before != nil {
+				if got := tree(t, dir+".moved", true); !mapsEqual(got, before) {
+					t.Errorf("moved Maildir changed:\n got %q\nwant %q", keys(got), keys(before))
+				}
+			}
+		})
+	}
+}
+
+func newAt(t *testing.T, dir string) {
+	t.Helper()
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		must(t, os.MkdirAll(filepath.Join(dir, sub), 0o700))
+	}
+}
+
+// TestImplausibleSizes (D2): sizes from ,W= and from the cache are used
+// only within what a file of its on-disk size can have; negative and absurd
+// ones are computed instead, and a totals never goes negative.
+func TestImplausibleSizes(t *testing.T) {
+	dir := newMaildir(t)
+	const body = "line\n" // disk 5, wire 6
+	names := []string{
+		"1700000000.a.mx,S=5,W=999999999999999999",
+		"1700000001.b,S=5,W=999999999999999999:2,S",
+		"1700000002.c,W=0.mx", // smaller than the file
+		"1700000003.d,W=6.mx", // right
+		"1700000004.e.mx",     // size from the cache, made negative below
+		"1700000005.f.mx",     // absurd in the cache
+	}
+	for i, n := range names {
+		sub := "new"
+		if i == 1 {
+			sub = "cur"
+		}
+		put(t, dir, sub, n, body)
+	}
+	check := func(when string) {
+		t.Helper()
+		mb := openMB(t, dir, Options{})
+		defer mb.Close()
+		var total int64
+		for i := range mb.Len() {
+			if mb.Size(i) != 6 {
+				t.Errorf("%s: Size(%d) = %d, want 6", when, i, mb.Size(i))
+			}
+			total += mb.Size(i)
+		}
+		if total != 6*int64(len(names)) {
+			t.Errorf("%s: total %d", when, total)
+		}
+	}
+	check("first login")
+	check("from the cache")
+	// Forge the cache records of e and f, with a valid checksum.
+	recs, err := readCacheDir(t, dir, maxCacheSize)
+	must(t, err)
+	ents := entries(recs)
+	forged := 0
+	for k := range ents {
+		switch ents[k].h {
+		case nameHash("1700000004.e.mx"):
+			ents[k].wsize, forged = -5, forged+1
+		case nameHash("1700000005.f.mx"):
+			ents[k].dsize, ents[k].wsize, forged = 1<<62, 1<<62+1, forged+1
+		}
+	}
+	if forged != 2 {
+		t.Fatalf("forged %d records", forged)
+	}
+	must(t, writeRawCache(t, dir, ents))
+	check("forged cache")
+	check("cache rewritten")
+}
+
+// writeRawCache writes ents as a cache file, negative sizes included
+// (writeCache skips those).
+func writeRawCache(t *testing.T, dir string, ents []cacheEntry) error {
+	t.Helper()
+	b := []byte(cacheMagic)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(ents)))
+	for _, e := range ents {
+		for _, v := range []uint64{uint64(e.ts), e.ino, e.h, uint64(e.dsize), uint64(e.mtime), uint64(e.wsize)} {
+			b = binary.LittleEndian.AppendUint64(b, v)
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, cacheName), withCRC(b), 0o600)
+}
+
+// TestDerivedUIDCollision (D7): a file literally named with the 40 hex
+// digits derived for another message's unusable unique name, or for the
+// second of two messages sharing a name. Every UIDL stays unique, and the
+// same in the next session.
+func TestDerivedUIDCollision(t *testing.T) {
+	dir := newMaildir(t)
+	bad := "1700000000.has space.mx" // not usable as a UIDL: derived
+	put(t, dir, "new", bad, "bad name\n")
+	put(t, dir, "new", derivedUID(bad), "literal twin\n")
+	// Two files sharing a unique name: the second's id is derived from
+	// its directory and name.
+	put(t, dir, "new", "1700000001.twin.mx", "first\n")
+	put(t, dir, "cur", "1700000001.twin.mx:2,S", "second\n")
+	second := derivedUID(dupKey(inNew, "1700000001.twin.mx"))
+	put(t, dir, "cur", second+":2,S", "literal of the second\n")
+	// And a re-derived id taken literally too.
+	put(t, dir, "cur", derivedUID(bad+"\x001")+":2,", "literal of the re-derived\n")
+
+	var first []string
+	for session := range 3 {
+		mb := openMB(t, dir, Options{})
+		got := uids(mb)
+		seen := map[string]int{}
+		for i, u := range got {
+			if j, dup := seen[u]; dup {
+				t.Errorf("session %d: messages %d and %d share UIDL %s", session, j, i, u)
+			}
+			seen[u] = i
+			if !uidOK(u) {
+				t.Errorf("session %d: UIDL %q not usable", session, u)
+			}
+		}
+		if len(got) != 6 {
+			t.Errorf("session %d: %d messages, want 6", session, len(got))
+		}
+		if session == 0 {
+			first = got
+		} else if !slices.Equal(got, first) {
+			t.Errorf("session %d: UIDLs %q, first session %q", session, got, first)
+		}
+		mb.Close()
+	}
+	// The literal names keep their ids.
+	for _, lit := range []string{derivedUID(bad), second, derivedUID(bad + "\x001")} {
+		if !slices.Contains(first, lit) {
+			t.Errorf("literal name %s lost its id: %q", lit, first)
+		}
+	}
+}
+
+// TestSeenNameTooLong: a message whose name has no room for ":2,S" stays
+// unseen, and that is not a warning in every session.
+func TestSeenNameTooLong(t *testing.T) {
+	dir := newMaildir(t)
+	long := "1700000000." + strings.Repeat("x", 255-len("1700000000.")) // 255 bytes
+	put(t, dir, "new", long, "long\n")
+	put(t, dir, "new", "1700000001.short.mx", "short\n")
+	var logs strings.Builder
+	mb, err := Open(context.Background(), dir, Options{MarkRead: true,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	must(t, err)
+	must(t, mb.Commit(context.Background(), nil, []int{0, 1}))
+	got := tree(t, dir, true)
+	if _, ok := got["new/"+long]; !ok {
+		t.Errorf("long-named message moved: %q", keys(got))
+	}
+	if _, ok := got["cur/1700000001.short.mx:2,S"]; !ok {
+		t.Errorf("short-named message not marked seen: %q", keys(got))
+	}
+	if strings.Contains(logs.String(), "level=WARN") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("logged a warning:\n%s", logs.String())
+	}
+	if n := strings.Count(logs.String(), "no room for the seen flag"); n != 1 {
+		t.Errorf("%d debug lines about it, want 1:\n%s", n, logs.String())
+	}
+}
+
+// TestIsPermanent: the failures a retry does not cure.
+func TestIsPermanent(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{unix.EACCES, true},
+		{unix.EPERM, true},
+		{unix.EROFS, true},
+		{&os.PathError{Op: "unlink", Path: "x", Err: unix.EACCES}, true},
+		{unix.EIO, false},
+		{unix.ENOSPC, false},
+		{ErrGone, false},
+		{context.Canceled, false},
+	} {
+		if got := isPermanent(tc.err); got != tc.want {
+			t.Errorf("isPermanent(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestCommitPermanentFailure: an unlink refused with EACCES (a new/ the
+// session's user may not write) is a permanent failure, which the daemon
+// answers with [SYS/PERM] rather than "try again later".
+func TestCommitPermanentFailure(t *testing.T) {
+	dir := newMaildir(t)
+	put(t, dir, "new", "1700000000.a.mx", "a\n")
+	put(t, dir, "new", "1700000001.b.mx", "b\n")
+	var out string
+	if os.Geteuid() == 0 {
+		giveToNobody(t, dir)
+		must(t, os.Chmod(filepath.Join(dir, "new"), 0o500))
+		out = runAsNobody(t, "commit-readonly", dir)
+	} else {
+		must(t, os.Chmod(filepath.Join(dir, "new"), 0o500))
+		defer os.Chmod(filepath.Join(dir, "new"), 0o700)
+		out = commitReadOnly(dir)
+	}
+	if strings.TrimSpace(out) != "notRemoved=2 permanent=true" {
+		t.Errorf("Commit on a read-only new/: %s", out)
+	}
+	if got := tree(t, dir, true); len(got) != 6 {
+		t.Errorf("Maildir after the failed UPDATE: %q", keys(got))
+	}
+}
+
+// commitReadOnly deletes every message of the Maildir dir and reports the
+// CommitError.
+func commitReadOnly(dir string) string {
+	mb, err := Open(context.Background(), dir, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	err = mb.Commit(context.Background(), []int{0, 1}, nil)
+	var ce *CommitError
+	if !errors.As(err, &ce) {
+		return fmt.Sprintf("Commit = %v", err)
+	}
+	return fmt.Sprintf("notRemoved=%d permanent=%v", ce.NotRemoved, ce.Permanent)
 }

@@ -170,7 +170,18 @@ func (m mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		if ce.NotRemoved == 1 {
 			noun = "message"
 		}
-		return &daemon.Error{Code: daemon.CodeSysTemp, Text: fmt.Sprintf("%d %s could not be removed", ce.NotRemoved, noun), Err: err}
+		// RFC 3206: SYS/PERM when retrying will not help (the Maildir is
+		// read-only or not pop3d's to change), SYS/TEMP otherwise (an I/O
+		// error, or the Maildir moved during the session).
+		code := daemon.CodeSysTemp
+		if ce.Permanent {
+			code = daemon.CodeSysPerm
+		}
+		text := fmt.Sprintf("%d %s could not be removed", ce.NotRemoved, noun)
+		if errors.Is(err, maildir.ErrGone) {
+			text = fmt.Sprintf("mailbox moved during the session: %d %s not removed", ce.NotRemoved, noun)
+		}
+		return &daemon.Error{Code: code, Text: text, Err: err}
 	}
 	return &daemon.Error{Code: daemon.CodeSysTemp, Text: "mailbox could not be updated", Err: err}
 }
