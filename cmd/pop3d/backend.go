@@ -120,6 +120,10 @@ func mailboxPath(template string, u htpasswd.User) (string, error) {
 		return "", fmt.Errorf("home %q of user %s is not an absolute path", u.Home, u.Name)
 	}
 	sub := filepath.Join(u.Home, "Maildir")
+	// Stat follows a symlink: a user's own H/Maildir link is chosen here
+	// and then refused by maildir.Open (it follows only links that root or
+	// pop3d's user made, to directories they own), rather than silently
+	// serving H instead.
 	if fi, err := os.Stat(sub); err == nil && fi.IsDir() {
 		return sub, nil
 	}
