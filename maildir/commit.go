@@ -24,6 +24,12 @@ import (
 // existing file; so no message is lost or flagged that was not marked. If unlinks fail, the error is a *CommitError
 // counting them, and everything else was still done.
 //
+// Commit works on the directories opened at login, never on paths. If the
+// Maildir is no longer at its path (moved away, replaced, removed), it
+// changes nothing and, when messages were to be deleted, returns a
+// *CommitError wrapping ErrGone: the client must not be told that they
+// are gone. CommitError.Permanent tells failures a retry will not cure.
+//
 // Once started, Commit does not stop for ctx: each step is atomic, and
 // finishing the user's QUIT is better than leaving half of it.
 func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
