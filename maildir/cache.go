@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"math/bits"
-
-	"golang.org/x/sys/unix"
 )
 
 // The size cache, pop3d-cache at the top of the Maildir, remembers wire sizes
@@ -98,40 +95,15 @@ func cacheLimit(n int) int64 {
 
 // readCache reads and verifies the cache file in the Maildir open as root,
 // if it is at most limit bytes, and returns its records, undecoded. It is
-// opened without following a link and without blocking, and used only if
-// it is a regular file: a FIFO in its place (the Maildir's owner can make
-// one) must not hang the login.
+// read as readSmallFile reads: never through a link, never blocking on a
+// FIFO the Maildir's owner put in its place (that hung the login), regular
+// files only.
 func readCache(root int, limit int64) ([]byte, error) {
-	fd, err := openatRetry(root, cacheName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	b, err := readSmallFile(root, cacheName, min(limit, maxCacheSize))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cache: %w", err)
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, errors.New("cache: not a regular file")
-	}
-	if st.Size > min(limit, maxCacheSize) {
-		return nil, fmt.Errorf("cache: %d bytes, more than %d messages need", st.Size, limit)
-	}
-	data := make([]byte, st.Size)
-	for off := 0; off < len(data); {
-		n, err := unix.Read(fd, data[off:])
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			return nil, io.ErrUnexpectedEOF
-		}
-		off += n
-	}
-	return parseCache(data)
+	return parseCache(b)
 }
 
 // parseCache verifies a whole cache file and returns its records.
@@ -193,48 +165,12 @@ func writeCache(root int, dir string, ents []cacheEntry) error {
 	binary.LittleEndian.PutUint32(b[len(cacheMagic):], n)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 
-	// The temporary file is made afresh with O_EXCL, after removing
-	// whatever is in its place (a stale one, or a FIFO or symlink planted
-	// there): opening an existing name could block or write through a
-	// link. A directory there makes the unlink fail and the cache is not
-	// saved, which only costs time.
-	if err := unix.Unlinkat(root, cacheTmpName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("maildir %s: write size cache: remove %s: %w", dir, cacheTmpName, err)
-	}
-	fd, err := openatRetry(root, cacheTmpName, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
-	if err != nil {
+	// writeFileAt makes the temporary file afresh with O_EXCL after
+	// removing whatever is in its place (a stale one, or a FIFO or link
+	// planted there), and renameat replaces a FIFO or link at the final
+	// name without following it.
+	if err := writeFileAt(root, cacheTmpName, cacheName, b); err != nil {
 		return fmt.Errorf("maildir %s: write size cache: %w", dir, err)
-	}
-	err = writeAll(fd, b)
-	if err == nil {
-		err = unix.Fsync(fd)
-	}
-	if cerr := unix.Close(fd); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		// renameat replaces whatever has the final name (a FIFO or a
-		// symlink included) without following it.
-		err = unix.Renameat(root, cacheTmpName, root, cacheName)
-	}
-	if err != nil {
-		unix.Unlinkat(root, cacheTmpName, 0)
-		return fmt.Errorf("maildir %s: write size cache: %w", dir, err)
-	}
-	return nil
-}
-
-// writeAll writes b to fd, retrying short writes and EINTR.
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
 	}
 	return nil
 }

@@ -59,7 +59,8 @@ func FuzzCacheRecords(f *testing.F) {
 }
 
 // FuzzUIDsUnique makes a Maildir of the file names in the input (one per
-// line, "cur/" in front for cur/) and checks that every unique-id is
+// line, "cur/" in front for cur/; "rec NAME SOURCE UIDL" lines make a
+// pop3d-uidl record of legacy UIDLs) and checks that every unique-id is
 // usable, unique, and the same in a second session: derived ids never
 // collide with literal names (D7), whatever the names are.
 func FuzzUIDsUnique(f *testing.F) {
@@ -68,11 +69,20 @@ func FuzzUIDsUnique(f *testing.F) {
 	f.Add("1700000001.twin.mx\ncur/1700000001.twin.mx:2,S\ncur/" + derivedUID(dupKey(inNew, "1700000001.twin.mx")) + ":2,")
 	f.Add(bad + "\n" + derivedUID(bad) + "\n" + derivedUID(bad+"\x001") + "\n:2,S\ncur/:2,S")
 	f.Add("a\ncur/a:2,S\ncur/a:2,T\nb b\n" + derivedUID("b b"))
+	f.Add("1.a\n1.b\n2.c d\nrec 1.a dovecot-P 1.b\nrec 1.b dovecot-P " + derivedUID("2.c d") + "\n" +
+		derivedUID("\x00legacy-clash\x00new/1.b"))
+	f.Add("1.a\nrec 1.a dovecot-P x%0D%0A+OK%20injected")
 	log := slog.New(slog.DiscardHandler)
 	f.Fuzz(func(t *testing.T, in string) {
 		dir := newMaildir(t)
 		made := 0
+		record := ""
 		for _, l := range strings.Split(in, "\n") {
+			if rest, ok := strings.CutPrefix(l, "rec "); ok {
+				// A legacy UIDL recorded for a unique name.
+				record += rest + "\n"
+				continue
+			}
 			sub := "new"
 			if rest, ok := strings.CutPrefix(l, "cur/"); ok {
 				sub, l = "cur", rest
@@ -87,6 +97,9 @@ func FuzzUIDsUnique(f *testing.F) {
 				break
 			}
 		}
+		if record != "" {
+			os.WriteFile(filepath.Join(dir, uidlRecordName), []byte(uidlRecordMagic+record), 0o600)
+		}
 		var first []string
 		for session := range 2 {
 			mb, err := Open(context.Background(), dir, Options{Logger: log})
@@ -97,7 +110,7 @@ func FuzzUIDsUnique(f *testing.F) {
 			mb.Close()
 			seen := make(map[string]bool)
 			for _, u := range got {
-				if !uidOK(u) {
+				if !legacyUIDLOK(u) {
 					t.Fatalf("unusable UIDL %q in %q", u, got)
 				}
 				if seen[u] {

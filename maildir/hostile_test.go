@@ -598,3 +598,50 @@ func commitReadOnly(dir string) string {
 	}
 	return fmt.Sprintf("notRemoved=%d permanent=%v", ce.NotRemoved, ce.Permanent)
 }
+
+// TestLegacyUIDCollisions (D7, with legacy UIDLs): a recorded legacy UIDL
+// equal to the id derived for another message, and to the literal name of a
+// third whose moved-aside id is in turn some file's literal name. Every
+// UIDL stays unique and the same in the next session; the legacy one wins.
+func TestLegacyUIDCollisions(t *testing.T) {
+	dir := newMaildir(t)
+	bad := "1700000001.b c.mx"
+	put(t, dir, "new", "1700000000.a.mx", "a\n")
+	put(t, dir, "new", bad, "b\n")
+	put(t, dir, "new", "1700000003.c.mx", "c\n")
+	put(t, dir, "new", "1700000004.d.mx", "d\n")
+	lit := derivedUID("\x00legacy-clash\x00new/1700000003.c.mx")
+	put(t, dir, "new", lit, "literal of c's moved-aside id\n")
+	// Listed first (no time in the name: ordered by mtime).
+	early := time.Unix(1600000000, 0)
+	must(t, os.Chtimes(filepath.Join(dir, "new", lit), early, early))
+	put(t, dir, "new", derivedUID(bad+"\x001"), "literal of b's re-derived id\n")
+	record := uidlRecordMagic +
+		"1700000000.a.mx " + SrcDovecotP + " " + derivedUID(bad) + "\n" +
+		"1700000004.d.mx " + SrcDovecotP + " 1700000003.c.mx\n"
+	must(t, os.WriteFile(filepath.Join(dir, uidlRecordName), []byte(record), 0o600))
+	var first []string
+	for session := range 3 {
+		mb := openMB(t, dir, Options{})
+		got := uids(mb)
+		mb.Close()
+		seen := map[string]int{}
+		for i, u := range got {
+			if j, dup := seen[u]; dup {
+				t.Errorf("session %d: messages %d and %d share UIDL %s", session, j, i, u)
+			}
+			seen[u] = i
+		}
+		if len(got) != 6 {
+			t.Fatalf("session %d: %d messages", session, len(got))
+		}
+		if got[0] != lit || got[1] != derivedUID(bad) || got[4] != "1700000003.c.mx" {
+			t.Errorf("session %d: legacy UIDLs not kept: %q", session, got)
+		}
+		if session == 0 {
+			first = got
+		} else if !slices.Equal(got, first) {
+			t.Errorf("session %d: UIDLs %q, first session %q", session, got, first)
+		}
+	}
+}

@@ -21,6 +21,16 @@ type Options struct {
 	Create   bool         // create a missing Maildir (tmp/ new/ cur/, 0700); else ErrNotFound
 	MarkRead bool         // UPDATE: S flag + new/ -> cur/ for retrieved, kept messages
 	Logger   *slog.Logger // nil: slog.Default()
+
+	// Legacy says whose UIDLs a message keeps (uidl_legacy); the zero
+	// value is LegacyAuto.
+	Legacy Legacy
+	// DovecotFormat is Dovecot's pop3_uidl_format (dovecot_uidl_format);
+	// the zero value is DefaultDovecotUIDLFormat.
+	DovecotFormat DovecotFormat
+	// KeepTmp turns off the removal of stale files in tmp/ at login
+	// (tmp_cleanup = no).
+	KeepTmp bool
 }
 
 // The two directories a snapshot lists, by index.
@@ -59,6 +69,7 @@ type message struct {
 	dir   uint8  // inNew or inCur
 	src   sizeSrc
 	hasTS bool // ts came from the name, not the mtime
+	dup   bool // shares its unique name with an earlier message: uid derived from dupKey
 }
 
 // location is where a message renamed by another program was found again.
@@ -88,6 +99,8 @@ type Mailbox struct {
 	alias   map[int]location // second names of the same file (see dedupe)
 	fresh   listing          // recent listing for relocate
 	freshAt time.Time
+	uidls   uidlState     // UIDLs not derived from names (uidl.go)
+	tmpGone int           // stale files removed from tmp/ at Open
 	relists int           // listings taken by relocate (for tests)
 	corr    map[int]int64 // sizes corrected by CorrectSize
 	dirty   bool          // the size cache needs rewriting
@@ -121,8 +134,22 @@ func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
 		m.closeDirs()
 		return nil, err
 	}
+	m.applyUIDLs(m.root)
+	if !opts.KeepTmp {
+		n, err := cleanTmp(m.root, time.Now())
+		if err != nil {
+			m.log.Warn("tmp/ not cleaned", "err", err)
+		}
+		if n > 0 {
+			m.log.Info("removed stale files from tmp/", "count", n)
+		}
+		m.tmpGone = n
+	}
 	return m, nil
 }
+
+// TmpRemoved is the number of stale files Open removed from tmp/.
+func (m *Mailbox) TmpRemoved() int { return m.tmpGone }
 
 // errNoSubdir marks a Maildir without cur/ or new/, which Create fixes.
 var errNoSubdir = errors.New("missing")

@@ -112,7 +112,7 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 		m.msgs = out
 		m.alias = alias
 	}
-	m.resolveUIDCollisions()
+	m.resolveUIDCollisions(nil)
 	m.trim(namesCap)
 	return nil
 }
@@ -275,7 +275,7 @@ func (m *Mailbox) dedupe(msgs []message) []message {
 					m.addAlias(len(out)-1, &x)
 					continue
 				}
-				x.uid = m.addID(derivedUID(dupKey(x.dir, m.name(&x))))
+				x.uid, x.dup = m.addID(derivedUID(dupKey(x.dir, m.name(&x)))), true
 			}
 		}
 		if !x.hasTS && x.uid < 0 {
@@ -287,7 +287,7 @@ func (m *Mailbox) dedupe(msgs []message) []message {
 					m.addAlias(k, &x)
 					continue
 				}
-				x.uid = m.addID(derivedUID(dupKey(x.dir, m.name(&x))))
+				x.uid, x.dup = m.addID(derivedUID(dupKey(x.dir, m.name(&x)))), true
 			} else {
 				byName[m.uniq(&x)] = len(out)
 			}
