@@ -14,16 +14,20 @@
 package htpasswd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pop3d/pop3d/internal/regfile"
 )
 
 // ErrBadCredentials is returned by Authenticate for an unknown user, a
@@ -44,6 +48,10 @@ type User struct {
 // the file changed (size, mtime, ctime, inode checked cheaply at each
 // Authenticate) and on Reload; an unreadable new version keeps the last
 // good copy and logs an error.
+//
+// No login ever waits for a load: the file is opened, read and parsed
+// outside any lock logins take, and a login that finds a load running
+// uses the copy in use until the new one is swapped in.
 type File struct {
 	path   string
 	logger *slog.Logger
@@ -51,8 +59,11 @@ type File struct {
 
 	cur atomic.Pointer[loaded]
 
-	mu      sync.Mutex // serialises loading
-	lastErr string     // last load error logged, to log each new one once
+	// loading serialises loads. Logins only TryLock it (a login that
+	// finds a load running goes on with the current copy); Reload waits,
+	// which is bounded as opening never blocks (regfile).
+	loading sync.Mutex
+	lastErr string // last load error logged, to log each new one once; guarded by loading
 }
 
 // loaded is a table together with the identity of the file it came from.
@@ -69,9 +80,16 @@ type fileID struct {
 	ctime    int64
 }
 
+// freeOSMemoryOver is the file size above which a load hands the memory of
+// the previous copy back to the system at once: a reload of a big file
+// would otherwise leave the process at twice its size until the runtime
+// gets round to it.
+const freeOSMemoryOver = 16 << 20
+
 // Open reads the password file at path. It fails if the file cannot be read
-// now; bad lines are logged as warnings and lock only their user out. A
-// nil logger means slog.Default().
+// now (also when it is not a regular file: a FIFO is never waited on); bad
+// lines are logged as warnings and lock only their user out. A nil logger
+// means slog.Default().
 func Open(path string, logger *slog.Logger) (*File, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -81,7 +99,9 @@ func Open(path string, logger *slog.Logger) (*File, error) {
 		logger: logger,
 		sem:    make(chan struct{}, runtime.NumCPU()),
 	}
-	if err := f.load(true); err != nil {
+	f.loading.Lock()
+	defer f.loading.Unlock()
+	if err := f.loadLocked(true); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -90,10 +110,13 @@ func Open(path string, logger *slog.Logger) (*File, error) {
 // Reload re-reads the file now (for SIGHUP), whether or not it looks
 // changed. On error the last good copy stays in use.
 func (f *File) Reload() error {
-	return f.load(true)
+	f.loading.Lock()
+	defer f.loading.Unlock()
+	return f.loadLocked(true)
 }
 
-// refresh reloads the file if its identity changed since the last load.
+// refresh reloads the file if its identity changed since the last load,
+// unless a load is running already (then the current copy serves).
 func (f *File) refresh() {
 	fi, err := os.Stat(f.path)
 	if err == nil {
@@ -101,16 +124,17 @@ func (f *File) refresh() {
 			return
 		}
 	}
+	if !f.loading.TryLock() {
+		return
+	}
+	defer f.loading.Unlock()
 	// Unreadable or changed: load reports and keeps the last good copy.
-	_ = f.load(false)
+	_ = f.loadLocked(false)
 }
 
-// load reads and parses the file. Unless force, it does nothing when the
-// file is unchanged since the last load (another caller may have loaded it
-// while this one waited for the lock).
-func (f *File) load(force bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// loadLocked reads and parses the file; f.loading is held. Unless force,
+// it does nothing when the file is unchanged since the last load.
+func (f *File) loadLocked(force bool) error {
 	start := time.Now()
 	t, id, err := f.read(force)
 	if err != nil {
@@ -128,39 +152,51 @@ func (f *File) load(force bool) error {
 	}
 	f.cur.Store(&loaded{t: t, id: id})
 	f.logger.Info("password file loaded", "file", f.path, "users", len(t.users), "duration", time.Since(start).Round(time.Microsecond))
+	if id.size > freeOSMemoryOver {
+		debug.FreeOSMemory()
+	}
 	return nil
 }
 
 // read returns the parsed file, or a nil table when it is unchanged and
 // not force.
 func (f *File) read(force bool) (*table, fileID, error) {
-	fd, err := os.Open(f.path)
+	fd, fi, err := regfile.Open(f.path)
 	if err != nil {
 		return nil, fileID{}, fmt.Errorf("password file: %w", err)
 	}
 	defer fd.Close()
-	// Stat the open file, so that the identity matches the bytes read even
-	// when the file is being replaced right now.
-	fi, err := fd.Stat()
-	if err != nil {
-		return nil, fileID{}, fmt.Errorf("password file %s: %w", f.path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fileID{}, fmt.Errorf("password file %s: not a regular file", f.path)
-	}
+	// The identity is the open file's, so that it matches the bytes read
+	// even when the file is being replaced right now.
 	id := idOf(fi)
 	if cur := f.cur.Load(); !force && cur != nil && cur.id == id {
 		return nil, id, nil
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(min(fi.Size(), 1<<30)) + bytes.MinRead)
-	if _, err := buf.ReadFrom(fd); err != nil {
+	text, err := readText(fd, fi.Size())
+	if err != nil {
 		return nil, fileID{}, fmt.Errorf("password file %s: %w", f.path, err)
 	}
-	t := parse(buf.Bytes(), f.path, func(p Problem) {
+	t := parseText(text, f.path, func(p Problem) {
 		f.logger.Warn("password file", "file", p.File, "line", p.Line, "problem", p.Msg)
 	})
 	return t, id, nil
+}
+
+// readText reads a password file of about size bytes into one string, with
+// no second copy of it: the table keeps this string.
+func readText(r io.Reader, size int64) (string, error) {
+	if size > maxFileSize {
+		return "", fmt.Errorf("larger than %d bytes; not a password file", maxFileSize)
+	}
+	var sb strings.Builder
+	sb.Grow(int(size) + 1)
+	if _, err := io.Copy(&sb, io.LimitReader(r, maxFileSize+1)); err != nil {
+		return "", err
+	}
+	if sb.Len() > maxFileSize {
+		return "", fmt.Errorf("larger than %d bytes; not a password file", maxFileSize)
+	}
+	return sb.String(), nil
 }
 
 // maxPasswordLen bounds the passwords Authenticate hashes.
@@ -174,7 +210,7 @@ const maxPasswordLen = 1024
 func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error) {
 	f.refresh()
 	t := f.cur.Load().t
-	e, ok := t.users[user]
+	e, ok := t.lookup(user)
 	hash, known := e.hash, ok && !e.refused
 	tooLong := len(pass) > maxPasswordLen
 	if tooLong {
@@ -218,13 +254,19 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 
 // Check parses path and returns every problem (bad lines, duplicates,
 // unsupported schemes, plaintext schemes); err only when the file cannot be
-// read. `pop3d -check` prints them.
+// read (a FIFO or any other non-regular file is refused, never waited
+// on). `pop3d -check` prints them.
 func Check(path string) ([]Problem, error) {
-	data, err := os.ReadFile(path)
+	fd, fi, err := regfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("password file: %w", err)
 	}
+	defer fd.Close()
+	text, err := readText(fd, fi.Size())
+	if err != nil {
+		return nil, fmt.Errorf("password file %s: %w", path, err)
+	}
 	var problems []Problem
-	parse(data, path, func(p Problem) { problems = append(problems, p) })
+	parseText(text, path, func(p Problem) { problems = append(problems, p) })
 	return problems, nil
 }

@@ -173,7 +173,7 @@ func FuzzEditLines(f *testing.F) {
 			t.Fatalf("other lines changed:\n%q\n%q", a, b)
 		}
 		tab := parse(out, "f", func(Problem) {})
-		e, ok := tab.users[user]
+		e, ok := tab.lookup(user)
 		switch {
 		case del && ok:
 			t.Fatalf("user %q still present after delete (found=%v): %q", user, found, out)
