@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pop3d/pop3d/internal/regfile"
 )
 
 // defaultConfigPath is read when -config is not given; its absence is fine.
@@ -210,9 +212,18 @@ func ParseConfig(c *Config, name string, r io.Reader) error {
 
 // LoadConfig returns the defaults overlaid with the config file at path.
 // With explicit false, a missing file is not an error (the default path).
+// Anything but a regular file (a FIFO, a device other than /dev/null, a
+// directory) is an error naming it, never waited on.
 func LoadConfig(path string, explicit bool) (Config, error) {
 	c := DefaultConfig()
-	f, err := os.Open(path)
+	if path == os.DevNull {
+		// The usual way to say "no config file, flags only"; the only
+		// device accepted.
+		return c, nil
+	}
+	// Not os.Open: a FIFO or device at path would block the start, or a
+	// SIGHUP and with it the signal loop.
+	f, _, err := regfile.Open(path)
 	if err != nil {
 		if !explicit && errors.Is(err, os.ErrNotExist) {
 			return c, nil
