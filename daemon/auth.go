@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/base64"
 	"errors"
+	"os"
 	"strings"
 )
 
@@ -111,6 +112,9 @@ func (s *session) cmdAuth(rest string) bool {
 			return s.bad("SASL response too long")
 		case errors.Is(err, errNUL):
 			return s.bad("NUL byte in SASL response")
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.loginExpired():
+			s.loginTimedOut()
+			return false
 		default:
 			// The read loop reports the error when it reads again: the
 			// connection is gone or the server is shutting down.

@@ -41,6 +41,7 @@ type Config struct {
 	TLSMinVersion       uint16
 	AllowInsecureAuth   bool
 	IdleTimeout         time.Duration
+	LoginTimeout        time.Duration
 	MaxConnections      int
 	MaxConnectionsPerIP int
 	AuthFailureDelay    time.Duration
@@ -88,6 +89,8 @@ func keys() []key {
 			set: func(c *Config, v string) error { return setBool(&c.AllowInsecureAuth, v) }},
 		{name: "idle_timeout", def: "10m", help: "idle timeout per command, in every state",
 			set: func(c *Config, v string) error { return setDuration(&c.IdleTimeout, v) }},
+		{name: "login_timeout", def: "60s", help: "time from connect to a successful login; 0 = none (idle_timeout only)",
+			set: func(c *Config, v string) error { return setDuration(&c.LoginTimeout, v) }},
 		{name: "max_connections", def: "1000", help: "global connection limit; 0 = unlimited",
 			set: func(c *Config, v string) error { return setInt(&c.MaxConnections, v) }},
 		{name: "max_connections_per_ip", def: "50", help: "connection limit per client IP; 0 = unlimited",
@@ -260,6 +263,9 @@ func (c *Config) Warnings() []string {
 	}
 	if c.IdleTimeout == 0 {
 		w = append(w, "idle_timeout 0 disables the idle timeout: idle clients are never disconnected")
+	}
+	if c.LoginTimeout == 0 {
+		w = append(w, "login_timeout 0 disables the login timeout: silent connections hold their slots for idle_timeout")
 	}
 	if c.AllowInsecureAuth {
 		w = append(w, "allow_insecure_auth = yes: passwords may cross the network in clear text")

@@ -130,6 +130,7 @@ func (st *state) daemonConfig(cfg *Config) daemon.Config {
 	}
 	dc.AllowInsecureAuth = cfg.AllowInsecureAuth
 	dc.IdleTimeout = cfg.IdleTimeout
+	dc.LoginTimeout = cfg.LoginTimeout
 	dc.MaxConnections = cfg.MaxConnections
 	dc.MaxConnectionsPerIP = cfg.MaxConnectionsPerIP
 	dc.AuthFailureDelay = cfg.AuthFailureDelay
