@@ -186,3 +186,40 @@ func FuzzEditLines(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseFile: the compact table answers every user with what the
+// user's first line says, the way a map of parsed lines would.
+func FuzzParseFile(f *testing.F) {
+	f.Add(sampleFile)
+	f.Add("a:" + hSHA + "\r\nb:" + hSHA + ":1:2::/home/b::\na:" + hApr1 + "\n\n#c:x\nd:\n" + strings.Repeat("u", 256) + ":" + hSHA)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		tab := parseText(s, "f", func(Problem) {})
+		want := map[string]entry{}
+		for n, text := range strings.Split(s, "\n") {
+			l, skip, err := parseLine(text)
+			if skip || l.user == "" {
+				continue
+			}
+			if _, dup := want[l.user]; dup {
+				continue
+			}
+			if err == nil {
+				_, _, err = parseHash(l.hash)
+			}
+			if err != nil {
+				want[l.user] = entry{line: n + 1, refused: true}
+			} else {
+				want[l.user] = entry{hash: l.hash, home: l.home, line: n + 1}
+			}
+		}
+		if len(tab.users) != len(want) {
+			t.Fatalf("%d users, want %d", len(tab.users), len(want))
+		}
+		for u, w := range want {
+			if got, ok := tab.lookup(u); !ok || got != w {
+				t.Fatalf("lookup(%q) = %+v, %v; want %+v", u, got, ok, w)
+			}
+		}
+	})
+}
