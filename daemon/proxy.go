@@ -82,7 +82,8 @@ func (s *session) readProxyHeader() bool {
 		return false
 	}
 	// The client is whoever the header names. A header that names nobody
-	// (v1 UNKNOWN, v2 LOCAL or UNSPEC: health checks, local proxies)
+	// (v1 UNKNOWN, v2 LOCAL: health checks, local proxies; go-proxyproto
+	// refuses a v2 PROXY of the UNSPEC family, as the spec allows)
 	// leaves the client unknown: never the proxy's own address, which
 	// would make it a loopback client allowed cleartext logins, and would
 	// have fail2ban ban the proxy.
