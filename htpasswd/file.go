@@ -42,6 +42,9 @@ type User struct {
 	// maildir template: the Maildir is Home/Maildir if that is a directory,
 	// else Home itself (decided by the caller).
 	Home string
+	// Extra are the extra fields of a Dovecot passwd-file line, in file
+	// order, all of them (unknown keys too).
+	Extra []Field
 }
 
 // File is a password file, safe for concurrent use. It re-reads itself when
@@ -55,6 +58,7 @@ type User struct {
 type File struct {
 	path   string
 	logger *slog.Logger
+	check  ExtraChecker
 	sem    chan struct{} // bounds concurrent expensive verifications
 
 	cur atomic.Pointer[loaded]
@@ -91,12 +95,26 @@ const freeOSMemoryOver = 16 << 20
 // lines are logged as warnings and lock only their user out. A nil logger
 // means slog.Default().
 func Open(path string, logger *slog.Logger) (*File, error) {
+	return OpenWith(path, Options{Logger: logger})
+}
+
+// Options are the settings of OpenWith.
+type Options struct {
+	Logger     *slog.Logger // nil: slog.Default()
+	CheckExtra ExtraChecker // nil: extra fields are kept unchecked
+}
+
+// OpenWith is Open with a checker for the users' extra fields: a user whose
+// fields it refuses cannot log in, as with a bad hash.
+func OpenWith(path string, o Options) (*File, error) {
+	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
 	f := &File{
 		path:   path,
 		logger: logger,
+		check:  o.CheckExtra,
 		sem:    make(chan struct{}, runtime.NumCPU()),
 	}
 	f.loading.Lock()
@@ -176,7 +194,7 @@ func (f *File) read(force bool) (*table, fileID, error) {
 	if err != nil {
 		return nil, fileID{}, fmt.Errorf("password file %s: %w", f.path, err)
 	}
-	t := parseText(text, f.path, func(p Problem) {
+	t := parseText(text, f.path, f.check, func(p Problem) {
 		f.logger.Warn("password file", "file", p.File, "line", p.Line, "problem", p.Msg)
 	})
 	return t, id, nil
@@ -249,7 +267,15 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 		f.logger.Debug("password check failed", "file", f.path, "user", user, "reason", reason)
 		return User{}, ErrBadCredentials
 	}
-	return User{Name: user, Home: e.home}, nil
+	return User{Name: user, Home: e.home, Extra: e.extra}, nil
+}
+
+// HasExtraKey reports whether some user of the current file has an extra
+// field named key (so that a per-user setting may differ from the global
+// one).
+func (f *File) HasExtraKey(key string) bool {
+	f.refresh()
+	return f.cur.Load().t.extraKeys[key]
 }
 
 // Check parses path and returns every problem (bad lines, duplicates,
@@ -257,6 +283,12 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 // read (a FIFO or any other non-regular file is refused, never waited
 // on). `pop3d -check` prints them.
 func Check(path string) ([]Problem, error) {
+	return CheckWith(path, nil)
+}
+
+// CheckWith is Check with a checker for the extra fields, whose errors and
+// warnings are reported with the line.
+func CheckWith(path string, check ExtraChecker) ([]Problem, error) {
 	fd, fi, err := regfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("password file: %w", err)
@@ -267,6 +299,6 @@ func Check(path string) ([]Problem, error) {
 		return nil, fmt.Errorf("password file %s: %w", path, err)
 	}
 	var problems []Problem
-	parseText(text, path, func(p Problem) { problems = append(problems, p) })
+	parseText(text, path, check, func(p Problem) { problems = append(problems, p) })
 	return problems, nil
 }

@@ -2,6 +2,7 @@ package htpasswd
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -127,7 +128,7 @@ func FuzzParseLine(f *testing.F) {
 		l, skip, err := parseLine(s)
 		switch {
 		case skip:
-			if l != (line{}) || err != nil {
+			if l.user != "" || l.hash != "" || l.home != "" || l.extra != nil || err != nil {
 				t.Fatalf("skipped line %q returned %+v, %v", s, l, err)
 			}
 		case err == nil:
@@ -194,7 +195,7 @@ func FuzzParseFile(f *testing.F) {
 	f.Add("a:" + hSHA + "\r\nb:" + hSHA + ":1:2::/home/b::\na:" + hApr1 + "\n\n#c:x\nd:\n" + strings.Repeat("u", 256) + ":" + hSHA)
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {
-		tab := parseText(s, "f", func(Problem) {})
+		tab := parseText(s, "f", nil, func(Problem) {})
 		want := map[string]entry{}
 		for n, text := range strings.Split(s, "\n") {
 			l, skip, err := parseLine(text)
@@ -210,14 +211,14 @@ func FuzzParseFile(f *testing.F) {
 			if err != nil {
 				want[l.user] = entry{line: n + 1, refused: true}
 			} else {
-				want[l.user] = entry{hash: l.hash, home: l.home, line: n + 1}
+				want[l.user] = entry{hash: l.hash, home: l.home, extra: l.extra, line: n + 1}
 			}
 		}
 		if len(tab.users) != len(want) {
 			t.Fatalf("%d users, want %d", len(tab.users), len(want))
 		}
 		for u, w := range want {
-			if got, ok := tab.lookup(u); !ok || got != w {
+			if got, ok := tab.lookup(u); !ok || !reflect.DeepEqual(got, w) {
 				t.Fatalf("lookup(%q) = %+v, %v; want %+v", u, got, ok, w)
 			}
 		}

@@ -31,8 +31,9 @@ func (p Problem) String() string {
 type entry struct {
 	hash    string // the password field as written; "" when the line was refused
 	home    string // Dovecot passwd-file home, "" when none
-	line    int    // where the user's first line is
-	refused bool   // the user's first line was bad: the user cannot log in
+	extra   []Field
+	line    int  // where the user's first line is
+	refused bool // the user's first line was bad: the user cannot log in
 }
 
 // rec is what a table keeps per user: where the user's line starts in the
@@ -58,8 +59,9 @@ const maxFileSize = 1 << 30
 
 // table is an immutable parsed copy of a password file.
 type table struct {
-	text  string // the whole file; users' lines are found in it by rec.off
-	users map[string]rec
+	text      string // the whole file; users' lines are found in it by rec.off
+	users     map[string]rec
+	extraKeys map[string]bool // the keys of every user's extra fields
 	// dummy is a hash of the most common scheme and cost in the file,
 	// verified for unknown users so that they take as long as known ones.
 	dummy string
@@ -81,15 +83,16 @@ func (t *table) lookup(user string) (entry, bool) {
 	}
 	// The line parsed when the table was built; it parses the same now.
 	l, _, _ := parseLine(text)
-	e.hash, e.home = l.hash, l.home
+	e.hash, e.home, e.extra = l.hash, l.home, l.extra
 	return e, true
 }
 
 // line is one parsed non-comment line.
 type line struct {
-	user string
-	hash string
-	home string
+	user  string
+	hash  string
+	home  string
+	extra []Field
 }
 
 // parseLine parses one line without its terminating LF. It reports
@@ -128,6 +131,16 @@ func parseLine(s string) (l line, skip bool, err error) {
 			}
 			l.home = filepath.Clean(home)
 		}
+		if len(fields) == 5 {
+			// The extra fields are everything after the shell, colons
+			// included (as Dovecot joins them).
+			if _, extra, ok := strings.Cut(fields[4], ":"); ok {
+				var err error
+				if l.extra, err = ParseExtra(extra); err != nil {
+					return l, false, err
+				}
+			}
+		}
 	}
 	if hash == "" {
 		return l, false, errors.New("empty password hash")
@@ -154,12 +167,18 @@ func checkUserName(user string) error {
 // parse reads a whole password file. Every problem is passed to report; the
 // table holds the good lines and the users locked out by bad ones.
 func parse(data []byte, file string, report func(Problem)) *table {
-	return parseText(string(data), file, report)
+	return parseText(string(data), file, nil, report)
 }
 
-// parseText is parse on the file's text, which the table keeps: user names
-// and hashes are slices of it, not a million small strings of their own.
-func parseText(s, file string, report func(Problem)) *table {
+// parseWith is parse with a checker for the extra fields (nil: none).
+func parseWith(data []byte, file string, check ExtraChecker, report func(Problem)) *table {
+	return parseText(string(data), file, check, report)
+}
+
+// parseText is parseWith on the file's text, which the table keeps: user
+// names and hashes are slices of it, not a million small strings of their
+// own.
+func parseText(s, file string, check ExtraChecker, report func(Problem)) *table {
 	t := &table{text: s, users: make(map[string]rec, strings.Count(s, "\n")+1)}
 	// Cost classes seen and their counts; files hold a handful.
 	type class struct {
@@ -195,6 +214,13 @@ func parseText(s, file string, report func(Problem)) *table {
 		if err == nil {
 			v, info, err = parseHash(l.hash)
 		}
+		if err == nil && check != nil && len(l.extra) > 0 {
+			var warnings []string
+			warnings, err = check(l.extra)
+			for _, w := range warnings {
+				report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user %q: %s", l.user, w), Warning: true})
+			}
+		}
 		if err != nil {
 			if l.user == "" {
 				report(Problem{File: file, Line: n, Msg: err.Error()})
@@ -208,6 +234,12 @@ func parseText(s, file string, report func(Problem)) *table {
 			report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user %q has a plain-text password %s; store a hash instead (pop3d passwd)", l.user, info.scheme), Warning: true})
 		}
 		t.users[l.user] = rec{off: uint32(start), line: uint32(n)}
+		for _, f := range l.extra {
+			if t.extraKeys == nil {
+				t.extraKeys = make(map[string]bool)
+			}
+			t.extraKeys[f.Key] = true
+		}
 		c, i := v.class(), 0
 		for i < len(classes) && classes[i].name != c {
 			i++
