@@ -170,14 +170,9 @@ func parse(data []byte, file string, report func(Problem)) *table {
 	return parseText(string(data), file, nil, report)
 }
 
-// parseWith is parse with a checker for the extra fields (nil: none).
-func parseWith(data []byte, file string, check ExtraChecker, report func(Problem)) *table {
-	return parseText(string(data), file, check, report)
-}
-
-// parseText is parseWith on the file's text, which the table keeps: user
+// parseText is parse on the file's text, which the table keeps (user
 // names and hashes are slices of it, not a million small strings of their
-// own.
+// own), with a checker for the extra fields (nil: none).
 func parseText(s, file string, check ExtraChecker, report func(Problem)) *table {
 	t := &table{text: s, users: make(map[string]rec, strings.Count(s, "\n")+1)}
 	// Cost classes seen and their counts; files hold a handful.
