@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pop3d/pop3d/internal/wireform"
 	"golang.org/x/sys/unix"
 )
 
@@ -467,7 +468,7 @@ func fileWireSize(dirfd int, name string, buf []byte, shortEOF bool) (int64, int
 		return 0, 0, err
 	}
 	defer unix.Close(fd)
-	var w wireCounter
+	var w wireform.Counter
 	for {
 		n, err := unix.Read(fd, buf)
 		if errors.Is(err, unix.EINTR) {
@@ -476,11 +477,11 @@ func fileWireSize(dirfd int, name string, buf []byte, shortEOF bool) (int64, int
 		if err != nil {
 			return 0, 0, err
 		}
-		w.write(buf[:n])
+		w.Count(buf[:n])
 		if n == 0 || (shortEOF && n < len(buf)) {
-			return w.size(), w.n, nil
+			return w.Size(), w.Raw(), nil
 		}
-		if w.n > maxMessage {
+		if w.Raw() > maxMessage {
 			return 0, 0, errors.New("larger than 64 GiB")
 		}
 	}
