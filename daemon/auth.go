@@ -106,6 +106,7 @@ func (s *session) cmdAuth(rest string) bool {
 		line, err := s.readAuthLine()
 		switch {
 		case err == nil:
+			s.logSASLResponse(line)
 			resp = line
 		case errors.Is(err, errLineTooLong):
 			return s.bad("SASL response too long")

@@ -76,6 +76,12 @@ func testConfig() daemon.Config {
 // gives after edit. The server shuts down when the test ends.
 func startServer(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*daemon.Config)) *testServer {
 	t.Helper()
+	return startServerLevel(t, b, mode, edit, slog.LevelDebug)
+}
+
+// startServerLevel is startServer logging at level and above.
+func startServerLevel(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*daemon.Config), level slog.Level) *testServer {
+	t.Helper()
 	cfg := testConfig()
 	if edit != nil {
 		edit(&cfg)
@@ -85,7 +91,7 @@ func startServer(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*daemo
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	ts := &testServer{
 		srv:     daemon.New(b, cfg, logger),
 		addr:    l.Addr().String(),
