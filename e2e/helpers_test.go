@@ -63,6 +63,13 @@ var aptPackages = map[string]string{
 	"mkpasswd":                "whois",
 	"doveadm":                 "dovecot-core",
 	"procmail":                "procmail",
+	"thunderbird":             "thunderbird",
+	"certutil":                "libnss3-tools",
+	"mpop":                    "mpop",
+	"mutt":                    "mutt",
+	"script":                  "bsdutils",
+	"claws-mail":              "claws-mail",
+	"xvfb-run":                "xvfb",
 }
 
 // requireTool skips the test when tool is missing, or fails it under CI=true:
