@@ -193,4 +193,3 @@ func mustBeKept(t *testing.T, s *site, user string, msgs []message) {
 		}
 	}
 }
-
