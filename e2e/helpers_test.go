@@ -1,6 +1,7 @@
-// Package e2e tests the real pop3d binary with real POP3 clients (Python
-// poplib, curl, Perl Net::POP3, fetchmail, getmail) on Maildirs written the
-// way an MTA writes them.
+// Package e2e tests the real pop3d binary with real POP3 clients (the mail
+// readers Thunderbird, Claws Mail and mutt, the fetchers mpop, fetchmail and
+// getmail, Python poplib, curl, Perl Net::POP3) on Maildirs written the way
+// an MTA writes them.
 package e2e
 
 import (
