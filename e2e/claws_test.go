@@ -201,6 +201,7 @@ func TestClawsMail(t *testing.T) {
 			c := newClaws(t, s, addr, tt.ssl, tt.keep)
 			c.fetch(t, srv, len(msgs))
 			sameMail(t, "Claws Mail", c.messages(t), dataOf(msgs, asLF))
+			conversationLogged(t, srv)
 			if tt.keep {
 				mustBeKept(t, s, alice, msgs)
 			} else {

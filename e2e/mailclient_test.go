@@ -193,3 +193,19 @@ func mustBeKept(t *testing.T, s *site, user string, msgs []message) {
 		}
 	}
 }
+
+// conversationLogged checks pop3d's debug log of a reader's session: the
+// commands are there, the password in no form (PASS argument, AUTH PLAIN
+// response), nor any message text.
+func conversationLogged(t *testing.T, srv *server) {
+	t.Helper()
+	logs := srv.stderr.String()
+	if !strings.Contains(logs, "msg=command") || !strings.Contains(logs, `msg=response`) {
+		t.Errorf("log_level debug: no conversation in the log:\n%s", logs)
+	}
+	for _, secret := range []string{alicePass, pop3test.PlainResponse(alice, alicePass), "From the start of a line", "data is attached"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("pop3d's log contains %q", secret)
+		}
+	}
+}

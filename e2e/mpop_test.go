@@ -98,6 +98,7 @@ func TestMpop(t *testing.T) {
 			d.fetch(t)
 			sameMail(t, "mpop without keep", readMaildirFiles(t, d.maildir), dataOf(append(msgs, late), asLF))
 			mustBeGone(t, s, alice, append(msgs, late))
+			conversationLogged(t, srv)
 		})
 	}
 }

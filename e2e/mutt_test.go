@@ -104,6 +104,7 @@ func TestMutt(t *testing.T) {
 			t.Errorf("update line %v, want deleted=%d", u, len(msgs))
 		}
 		mustBeGone(t, s, alice, msgs)
+		conversationLogged(t, srv)
 	})
 	t.Run("pops folder", func(t *testing.T) {
 		t.Parallel()

@@ -84,7 +84,17 @@ func newTBProfile(t *testing.T, s *site, addr string, socketType int, leaveOnSer
 		`"extensions.update.enabled", false`,
 		`"network.proxy.type", 0`,
 		`"browser.shell.checkDefaultBrowser", false`,
-		`"mailnews.pop3.loglevel", "All"`,
+		// Nothing that costs time after the fetch: no indexing, no
+		// network services beyond the POP3 server.
+		`"mailnews.database.global.indexer.enabled", false`,
+		`"network.connectivity-service.enabled", false`,
+		`"network.captive-portal-service.enabled", false`,
+		`"browser.safebrowsing.malware.enabled", false`,
+		`"browser.safebrowsing.phishing.enabled", false`,
+		`"extensions.getAddons.cache.enabled", false`,
+		`"extensions.autoDisableScopes", 15`,
+		`"toolkit.telemetry.unified", false`,
+		`"calendar.integration.notify", false`,
 	}
 	var js strings.Builder
 	for _, pr := range prefs {
@@ -118,6 +128,7 @@ func (p *tbProfile) fetch(t *testing.T, srv *server, want int) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	started := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	ended := func() bool {
@@ -140,6 +151,7 @@ wait:
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	t.Logf("Thunderbird fetched in %s (connected after %s)", time.Since(started).Round(10*time.Millisecond), connectedAfter(srv, before, started))
 	cmd.Process.Kill()
 	if err == nil {
 		<-done
@@ -151,6 +163,19 @@ wait:
 		}
 		t.Fatalf("Thunderbird's POP3 session did not end (exit %v):\n%s\nMOZ_LOG:\n%s", err, out.String(), tail(mozlog, 4000))
 	}
+}
+
+// connectedAfter is how long after start pop3d logged the first connection
+// since log line from.
+func connectedAfter(srv *server, from int, start time.Time) time.Duration {
+	for _, l := range srv.logLines()[from:] {
+		if l["msg"] == "connect" {
+			if ts, err := time.Parse(time.RFC3339Nano, l["time"]); err == nil {
+				return ts.Sub(start).Round(10 * time.Millisecond)
+			}
+		}
+	}
+	return 0
 }
 
 func tail(b []byte, n int) []byte {
@@ -263,6 +288,7 @@ func TestThunderbird(t *testing.T) {
 				norm[i] = tbNorm(m)
 			}
 			sameMail(t, "Thunderbird", norm, dataOf(msgs, asLF))
+			conversationLogged(t, srv)
 			var uniqs []string
 			for _, m := range msgs {
 				uniqs = append(uniqs, m.uniq)
