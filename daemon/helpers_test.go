@@ -82,6 +82,20 @@ func startServer(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*daemo
 // startServerLevel is startServer logging at level and above.
 func startServerLevel(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*daemon.Config), level slog.Level) *testServer {
 	t.Helper()
+	ts := startServerBackendLevel(t, b, mode, edit, level)
+	ts.backend = b
+	return ts
+}
+
+// startServerBackend is startServer for any Backend.
+func startServerBackend(t testing.TB, b daemon.Backend, mode daemon.Mode, edit func(*daemon.Config)) *testServer {
+	t.Helper()
+	return startServerBackendLevel(t, b, mode, edit, slog.LevelDebug)
+}
+
+// startServerBackendLevel is startServerBackend logging at level and above.
+func startServerBackendLevel(t testing.TB, b daemon.Backend, mode daemon.Mode, edit func(*daemon.Config), level slog.Level) *testServer {
+	t.Helper()
 	cfg := testConfig()
 	if edit != nil {
 		edit(&cfg)
@@ -93,12 +107,11 @@ func startServerLevel(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	ts := &testServer{
-		srv:     daemon.New(b, cfg, logger),
-		addr:    l.Addr().String(),
-		backend: b,
-		logs:    logs,
-		lis:     &countingListener{Listener: l},
-		served:  make(chan error, 1),
+		srv:    daemon.New(b, cfg, logger),
+		addr:   l.Addr().String(),
+		logs:   logs,
+		lis:    &countingListener{Listener: l},
+		served: make(chan error, 1),
 	}
 	go func() { ts.served <- ts.srv.Serve(ts.lis, mode) }()
 	t.Cleanup(func() {
