@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"io"
 	"runtime"
 	"slices"
 	"strings"
@@ -602,6 +603,12 @@ func (l listing) find(u string, ino uint64) (location, bool) {
 func (m *Mailbox) listAll(fds [2]int) listing {
 	l := make(listing)
 	for d, fd := range fds {
+		// The descriptors from login were listed before (the snapshot, or
+		// an earlier relisting): start from the beginning.
+		if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+			m.log.Warn("cannot list directory", "dir", subdirs[d], "err", err)
+			continue
+		}
 		var arena strings.Builder
 		err := readDir(fd, dirSize(fd), &arena, func(ino uint64, _ uint8, off, nlen int) {
 			n := arena.String()[off : off+nlen]
