@@ -300,6 +300,7 @@ func (s *session) loop() {
 			}
 			return
 		}
+		s.logCommand(line)
 		bad := s.badCmds
 		if !s.handle(line) {
 			s.flush()
@@ -323,6 +324,7 @@ func (s *session) goodbye(line string) {
 }
 
 func (s *session) reply(line string) {
+	s.logReply(line)
 	s.bw.WriteString(line)
 	s.bw.WriteString("\r\n")
 }
