@@ -193,12 +193,12 @@ func TestProxyV1Split(t *testing.T) {
 	h := proxyV1("203.0.113.9")
 	for _, cut := range []int{1, 5, 6, 17, len(h) - 1} {
 		c := ts.dialNoGreeting(t)
-		c.conn.(*net.TCPConn).SetNoDelay(true)
-		if _, err := c.conn.Write([]byte(h[:cut])); err != nil {
+		c.NetConn().(*net.TCPConn).SetNoDelay(true)
+		if _, err := c.NetConn().Write([]byte(h[:cut])); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
-		if _, err := c.conn.Write([]byte(h[cut:])); err != nil {
+		if _, err := c.NetConn().Write([]byte(h[cut:])); err != nil {
 			t.Fatal(err)
 		}
 		c.expect("+OK POP3 server ready")

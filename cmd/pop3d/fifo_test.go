@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pop3d/pop3d/internal/pop3test"
 )
 
 // inTime fails the test if f does not return within 5 s: a FIFO in place
@@ -138,20 +140,20 @@ func TestBinaryFIFOReload(t *testing.T) {
 	addr := logs.waitFor(t, startedRE)[1]
 
 	toFIFO(t, pwFile)
-	c := dialPOP3(t, addr)
-	c.mustOK("USER demo")
-	c.mustOK("PASS demo") // the last good copy
-	c.mustOK("QUIT")
+	c := pop3test.Dial(t, addr)
+	c.OK("USER demo")
+	c.OK("PASS demo") // the last good copy
+	c.OK("QUIT")
 	toFIFO(t, conf)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	logs.waitFor(t, regexp.MustCompile(`reload: config invalid.*`+regexp.QuoteMeta(conf)+`: not a regular file`))
 	logs.waitFor(t, regexp.MustCompile(`password file unreadable.*`+regexp.QuoteMeta(pwFile)+`: not a regular file`))
-	c = dialPOP3(t, addr)
-	c.mustOK("USER demo")
-	c.mustOK("PASS demo")
-	c.mustOK("QUIT")
+	c = pop3test.Dial(t, addr)
+	c.OK("USER demo")
+	c.OK("PASS demo")
+	c.OK("QUIT")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
