@@ -247,7 +247,7 @@ func TestMailboxCommitErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := &fakeStore{commitErr: tt.err}
-		m := mailbox{fs}
+		m := mailbox{store: fs}
 		err := m.Commit(context.Background(), []int{0}, nil)
 		if tt.err == nil {
 			if err != nil {
@@ -261,7 +261,7 @@ func TestMailboxCommitErrors(t *testing.T) {
 		}
 	}
 	fs := &fakeStore{}
-	var sc daemon.SizeCorrector = mailbox{fs}
+	var sc daemon.SizeCorrector = mailbox{store: fs}
 	sc.CorrectSize(0, 42)
 	if len(fs.corrected) != 1 || fs.corrected[0] != 42 {
 		t.Errorf("CorrectSize not forwarded: %v", fs.corrected)
