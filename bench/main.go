@@ -129,6 +129,9 @@ func main() {
 		}
 	}
 	b := &bench{cfg: cfg, pop3dBin: *pop3dBin, dovecotBin: dov, keep: *keep, progressW: os.Stderr}
+	if *out != "" {
+		b.outDir = filepath.Dir(*out)
+	}
 	err := b.run(ctx)
 	table := b.table()
 	fmt.Print(table)
@@ -182,6 +185,7 @@ type bench struct {
 	pop3dBin   string
 	dovecotBin string
 	keep       bool
+	outDir     string // where profiles go ("": the work directory)
 	progressW  io.Writer
 
 	start    time.Time
