@@ -198,6 +198,11 @@ func decodeListing(b []byte) (*listingRecord, error) {
 	}
 	msgPart, p := p[:nmsgs*listMsgSize], p[nmsgs*listMsgSize:]
 	r.names, p = string(p[:nnames]), p[nnames:]
+	// No name may hold a '/' or NUL: checked once over all of them (a
+	// check per name was half of a 100k-message login from the record).
+	if strings.IndexByte(r.names, '/') >= 0 || strings.IndexByte(r.names, 0) >= 0 {
+		return nil, fmt.Errorf("%w: file names", errListing)
+	}
 	r.derived = make([]string, 0, nderived)
 	for range nderived {
 		if len(p) < 2 || len(p) < 2+int(binary.LittleEndian.Uint16(p)) {
@@ -218,7 +223,7 @@ func decodeListing(b []byte) (*listingRecord, error) {
 			return nil, fmt.Errorf("%w: message %d", errListing, i)
 		}
 		r.msgs[i] = x
-		if !plainName(r.names[x.off : x.off+uint32(x.nlen)]) {
+		if x.nlen == 0 || r.names[x.off] == '.' {
 			return nil, fmt.Errorf("%w: file name of message %d", errListing, i)
 		}
 	}
