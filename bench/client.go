@@ -252,14 +252,10 @@ func (c *client) retrBody(sum bool) (int64, []byte, error) {
 	return n, h.Sum(nil), nil
 }
 
-// retrAll retrieves messages 1..len(sizes)-1, pipelined when the server
-// announced PIPELINING, and checks every octet count against sizes.
-func (c *client) retrAll(sizes []int64) (int64, error) {
-	return c.retrAllCheck(sizes, nil)
-}
-
-// retrAllCheck is retrAll that also checks every message's CRC-32C (of the
-// unstuffed payload) against sums (index i for message i) when sums is set:
+// retrAllCheck retrieves messages 1..len(sizes)-1, pipelined when the server
+// announced PIPELINING, and checks every octet count against sizes and,
+// when sums is set, every message's CRC-32C (of the unstuffed payload)
+// against sums (index i for message i):
 // the work a real client does on what it receives, at hardware speed.
 func (c *client) retrAllCheck(sizes []int64, sums []uint32) (int64, error) {
 	n := len(sizes) - 1

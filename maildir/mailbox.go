@@ -115,8 +115,8 @@ type Mailbox struct {
 	// cur/ were not read. listingBad: a size in the record is wrong
 	// (CorrectSize, a file changed in place), so it goes at the end.
 	fromListing, listingBad bool
-	done    bool          // committed or closed
-	state   *mailState    // the state file, read on first use
+	done                    bool       // committed or closed
+	state                   *mailState // the state file, read on first use
 }
 
 // Open locks the Maildir at dir for one POP3 session and snapshots new/ and
