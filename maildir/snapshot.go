@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"io"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pop3d/pop3d/internal/wireform"
 	"golang.org/x/sys/unix"
 )
 
@@ -499,7 +501,7 @@ func fileWireSize(dirfd int, name string, buf []byte, shortEOF bool) (int64, int
 		return 0, 0, err
 	}
 	defer unix.Close(fd)
-	var w wireCounter
+	var w wireform.Counter
 	for {
 		n, err := unix.Read(fd, buf)
 		if errors.Is(err, unix.EINTR) {
@@ -508,11 +510,11 @@ func fileWireSize(dirfd int, name string, buf []byte, shortEOF bool) (int64, int
 		if err != nil {
 			return 0, 0, err
 		}
-		w.write(buf[:n])
+		w.Count(buf[:n])
 		if n == 0 || (shortEOF && n < len(buf)) {
-			return w.size(), w.n, nil
+			return w.Size(), w.Raw(), nil
 		}
-		if w.n > maxMessage {
+		if w.Raw() > maxMessage {
 			return 0, 0, errors.New("larger than 64 GiB")
 		}
 	}
@@ -623,6 +625,12 @@ func (l listing) find(u string, ino uint64) (location, bool) {
 func (m *Mailbox) listAll(fds [2]int) listing {
 	l := make(listing)
 	for d, fd := range fds {
+		// The descriptors from login were listed before (the snapshot, or
+		// an earlier relisting): start from the beginning.
+		if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+			m.log.Warn("cannot list directory", "dir", subdirs[d], "err", err)
+			continue
+		}
 		var arena strings.Builder
 		err := readDir(fd, dirSize(fd), &arena, func(ino uint64, _ uint8, off, nlen int) {
 			n := arena.String()[off : off+nlen]

@@ -69,7 +69,7 @@ func serve(opts *options, cfg Config, stderr io.Writer) int {
 // and the password file), then drops privileges.
 func (st *state) start() error {
 	cfg := &st.cfg
-	for _, w := range cfg.Warnings() {
+	for _, w := range append(cfg.Warnings(), envWarnings(st.opts.env)...) {
 		st.logger.Warn("config: " + w)
 	}
 	if err := maildir.CheckTemplate(cfg.Maildir); err != nil {
