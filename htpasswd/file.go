@@ -60,6 +60,9 @@ type File struct {
 	logger *slog.Logger
 	check  ExtraChecker
 	sem    chan struct{} // bounds concurrent expensive verifications
+	cache  *authCache    // verified credentials (authcache.go)
+
+	hashed atomic.Int64 // expensive verifications done (tests, bench)
 
 	cur atomic.Pointer[loaded]
 
@@ -102,6 +105,16 @@ func Open(path string, logger *slog.Logger) (*File, error) {
 type Options struct {
 	Logger     *slog.Logger // nil: slog.Default()
 	CheckExtra ExtraChecker // nil: extra fields are kept unchecked
+	// AuthCacheTTL is how long a successful verification against an
+	// expensive hash (bcrypt, argon2, yescrypt, SHA-crypt with rounds)
+	// lets the same password in again without hashing (authcache.go);
+	// 0 turns the cache off.
+	AuthCacheTTL time.Duration
+	// AuthCacheMax bounds the entries (least recently used evicted);
+	// 0: 100000.
+	AuthCacheMax int
+	// Now is the cache's clock; nil: time.Now.
+	Now func() time.Time
 }
 
 // OpenWith is Open with a checker for the users' extra fields: a user whose
@@ -116,6 +129,7 @@ func OpenWith(path string, o Options) (*File, error) {
 		logger: logger,
 		check:  o.CheckExtra,
 		sem:    make(chan struct{}, runtime.NumCPU()),
+		cache:  newAuthCache(o.AuthCacheTTL, o.AuthCacheMax, o.Now),
 	}
 	f.loading.Lock()
 	defer f.loading.Unlock()
@@ -245,6 +259,10 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 		// Cannot happen: the table holds only hashes that parsed.
 		return User{}, fmt.Errorf("htpasswd: stored hash for %q: %w", user, err)
 	}
+	cacheable := known && v.expensive()
+	if cacheable && f.cache.hit(user, hash, pass) {
+		return User{Name: user, Home: e.home, Extra: e.extra}, nil
+	}
 	if v.expensive() {
 		select {
 		case f.sem <- struct{}{}:
@@ -252,6 +270,9 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 			return User{}, fmt.Errorf("htpasswd: waiting to verify: %w", context.Cause(ctx))
 		}
 		defer func() { <-f.sem }()
+	}
+	if v.expensive() {
+		f.hashed.Add(1)
 	}
 	match := v.verify([]byte(pass))
 	if !known || !match {
@@ -267,8 +288,19 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 		f.logger.Debug("password check failed", "file", f.path, "user", user, "reason", reason)
 		return User{}, ErrBadCredentials
 	}
+	if cacheable {
+		f.cache.put(user, hash, pass)
+	}
 	return User{Name: user, Home: e.home, Extra: e.extra}, nil
 }
+
+// SetAuthCacheTTL changes the verified-credentials cache's ttl (a reload);
+// 0 turns it off and empties it, a shorter ttl shortens the entries there.
+func (f *File) SetAuthCacheTTL(ttl time.Duration) { f.cache.setTTL(ttl) }
+
+// AuthCacheStats returns the verified-credentials cache's entries and how
+// many of them are unexpired, for the reload log summary.
+func (f *File) AuthCacheStats() (entries, valid int) { return f.cache.stats() }
 
 // HasExtraKey reports whether some user of the current file has an extra
 // field named key (so that a per-user setting may differ from the global

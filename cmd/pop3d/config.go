@@ -50,6 +50,7 @@ type Config struct {
 	MaxConnections      int
 	MaxConnectionsPerIP int
 	AuthFailureDelay    time.Duration
+	AuthCacheTTL        time.Duration
 	MaxAuthFailures     int
 	ProxyProtocolFrom   []netip.Prefix
 	LoginDelay          time.Duration
@@ -122,6 +123,8 @@ func keys() []key {
 			set: func(c *Config, v string) error { return setInt(&c.MaxConnectionsPerIP, v) }},
 		{name: "auth_failure_delay", def: "2s", help: "delay before answering a failed login",
 			set: func(c *Config, v string) error { return setDuration(&c.AuthFailureDelay, v) }},
+		{name: "auth_cache_ttl", def: "15m", help: "how long a verified bcrypt/argon2/yescrypt/SHA-crypt password lets the same password in without hashing; 0 = off",
+			set: func(c *Config, v string) error { return setDuration(&c.AuthCacheTTL, v) }},
 		{name: "max_auth_failures", def: "3", help: "failed logins before the connection is closed; 0 = unlimited",
 			set: func(c *Config, v string) error { return setInt(&c.MaxAuthFailures, v) }},
 		{name: "proxy_protocol_from", def: "", help: "CIDRs whose connections start with a PROXY v1/v2 header, comma-separated",

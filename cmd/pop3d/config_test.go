@@ -31,6 +31,7 @@ func TestDefaultConfig(t *testing.T) {
 		MaxConnections:      1000,
 		MaxConnectionsPerIP: 50,
 		AuthFailureDelay:    2 * time.Second,
+		AuthCacheTTL:        15 * time.Minute,
 		MaxAuthFailures:     3,
 		LogLevel:            slog.LevelInfo,
 	}

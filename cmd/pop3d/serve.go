@@ -98,7 +98,7 @@ func (st *state) start() error {
 		st.logger.Info("users from the environment", "variable", envAuth, "users", st.static.Len())
 	}
 	if !passwdOptional(cfg, st.static) {
-		st.passwd, err = openPasswd(cfg.PasswdFile, st.logger)
+		st.passwd, err = openPasswd(cfg, st.logger)
 		if err != nil {
 			return fmt.Errorf("passwd_file: %w", err)
 		}
@@ -141,8 +141,8 @@ func (st *state) backendSettings(cfg *Config) backendSettings {
 
 // openPasswd opens the password file with pop3d's checks of the extra
 // fields (policy.go).
-func openPasswd(path string, logger *slog.Logger) (*htpasswd.File, error) {
-	return htpasswd.OpenWith(path, htpasswd.Options{Logger: logger, CheckExtra: checkExtra})
+func openPasswd(cfg *Config, logger *slog.Logger) (*htpasswd.File, error) {
+	return htpasswd.OpenWith(cfg.PasswdFile, htpasswd.Options{Logger: logger, CheckExtra: checkExtra, AuthCacheTTL: cfg.AuthCacheTTL})
 }
 
 // daemonConfig translates the config for the engine.
