@@ -149,7 +149,7 @@ func TestObserverSessions(t *testing.T) {
 			c.cmd("USER alice", "+OK")
 			c.cmd("PASS wrong", "-ERR [AUTH] authentication failed")
 			c.cmd("AUTH PLAIN "+b64("\x00carol\x00pw"), "-ERR [IN-USE] mailbox locked by another session")
-			c.conn.Close()
+			c.Conn.Close()
 		}, []string{
 			"connect pop3 tls=false",
 			"command USER ok=true",
@@ -257,11 +257,24 @@ func TestSessionIDs(t *testing.T) {
 	if ids[0] == ids[1] || ids[1] == ids[2] || ids[0] == ids[2] {
 		t.Fatalf("ids repeat: %v", ids)
 	}
+	// The log is complete once Disconnect ran: each session's connect and
+	// disconnect line carry its own id, and only its lines do.
+	for _, line := range strings.Split(strings.TrimSpace(ts.logs.String()), "\n") {
+		n := 0
+		for _, id := range ids {
+			if strings.Contains(line, " session="+id+" ") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("line with %d session ids: %s", n, line)
+		}
+	}
 	for _, id := range ids {
-		ts.waitLog(t, "") // the log is complete once Disconnect ran
-		n := strings.Count(ts.logs.String(), "session="+id+" ")
-		if n != 2 { // connect and disconnect
-			t.Errorf("session %s in %d lines, want 2:\n%s", id, n, ts.logs.String())
+		for _, msg := range []string{"msg=connect", "msg=disconnect"} {
+			if !strings.Contains(ts.logs.String(), msg+" remote_ip=127.0.0.1 session="+id+" ") {
+				t.Errorf("no %s line for session %s:\n%s", msg, id, ts.logs.String())
+			}
 		}
 	}
 }

@@ -100,6 +100,7 @@ type session struct {
 func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *session {
 	ctx, stop := context.WithCancel(srv.ctx)
 	s := &session{
+		start:     time.Now(), // the login timeout runs from here
 		srv:       srv,
 		cfg:       cfg,
 		mode:      mode,
@@ -171,7 +172,6 @@ func (s *session) authAllowed() bool {
 }
 
 func (s *session) serve() {
-	s.start = time.Now()
 	s.h.ID = s.srv.newID()
 	s.setLogger()
 	defer s.finish()
@@ -306,6 +306,9 @@ func (s *session) loop() {
 		case s.stopping():
 			s.stopNow()
 			return
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.loginExpired():
+			s.loginTimedOut()
+			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			s.log.Info("idle timeout", "user", s.authUser)
 			s.goodbye("-ERR disconnected for inactivity")
@@ -317,6 +320,7 @@ func (s *session) loop() {
 			}
 			return
 		}
+		s.logCommand(line)
 		bad := s.badCmds
 		s.status = 0
 		cont := s.handle(line)
@@ -352,6 +356,7 @@ func (s *session) reply(line string) {
 	case len(line) >= 3 && line[:3] == "+OK":
 		s.status = 1
 	}
+	s.logReply(line)
 	s.bw.WriteString(line)
 	s.bw.WriteString("\r\n")
 }
@@ -405,11 +410,7 @@ func (s *session) prepareRead() error {
 			return err
 		}
 	}
-	var d time.Time
-	if t := s.cfg.IdleTimeout; t > 0 {
-		d = time.Now().Add(t)
-	}
-	s.conn.SetReadDeadline(d)
+	s.conn.SetReadDeadline(s.deadlineIn(s.cfg.IdleTimeout))
 	// After arming the deadline: Shutdown and Kick set their flag before
 	// they move the deadline into the past, so one of the two is seen.
 	if s.stopping() {
@@ -507,9 +508,7 @@ func trimEOL(line []byte) []byte {
 // HandshakeTimeout and switches the session to the TLS connection.
 func (s *session) handshake() error {
 	tc := tls.Server(s.conn, s.cfg.TLSConfig)
-	if t := s.cfg.HandshakeTimeout; t > 0 {
-		s.conn.SetDeadline(time.Now().Add(t))
-	}
+	s.conn.SetDeadline(s.deadlineIn(s.cfg.HandshakeTimeout))
 	// As in prepareRead: the deadline just set may have replaced the one
 	// Shutdown set to wake the session.
 	if s.stopping() {

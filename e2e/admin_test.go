@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -68,13 +69,13 @@ func TestWhoKick(t *testing.T) {
 	if rows := whoRows(t, "-control-socket", sock); len(rows) != 0 {
 		t.Fatalf("who with no sessions: %q", rows)
 	}
-	a := dial(t, srv.addr)
-	a.login(alice, alicePass)
-	a.ok("DELE 1")
-	anon := dial(t, srv.addr)
-	b := dial(t, srv.addr)
-	b.authPlain(bob, bobPass)
-	b.multi("LIST")
+	a := pop3test.Dial(t, srv.addr)
+	a.Login(alice, alicePass)
+	a.OK("DELE 1")
+	anon := pop3test.Dial(t, srv.addr)
+	b := pop3test.Dial(t, srv.addr)
+	b.AuthPlain(bob, bobPass)
+	b.Multi("LIST")
 
 	// Found through the config file too.
 	rows := whoRows(t, "-config", conf)
@@ -109,11 +110,11 @@ func TestWhoKick(t *testing.T) {
 	if code != 0 || out != "kicked 1 session(s)\n" {
 		t.Fatalf("kick alice: exit %d %q %q", code, out, errOut)
 	}
-	if l := a.readLine(); l != "-ERR [SYS/TEMP] session ended by the administrator" {
+	if l := a.Line(); l != "-ERR [SYS/TEMP] session ended by the administrator" {
 		t.Fatalf("kicked client got %q", l)
 	}
-	a.expectEOF()
-	a.conn.Close() // as clients do: the server stops lingering
+	a.ExpectEOF()
+	a.Close() // as clients do: the server stops lingering
 	if got := len(listMaildir(t, s.maildir(alice))); got != len(msgs) {
 		t.Errorf("after the kick alice has %d messages, want %d (no UPDATE)", got, len(msgs))
 	}
@@ -123,22 +124,22 @@ func TestWhoKick(t *testing.T) {
 	if code != 0 || out != "kicked 1 session(s)\n" {
 		t.Fatalf("kick by id: exit %d %q %q", code, out, errOut)
 	}
-	if l := anon.readLine(); l != "-ERR [SYS/TEMP] session ended by the administrator" {
+	if l := anon.Line(); l != "-ERR [SYS/TEMP] session ended by the administrator" {
 		t.Fatalf("kicked client got %q", l)
 	}
-	anon.expectEOF()
-	anon.conn.Close()
+	anon.ExpectEOF()
+	anon.Close()
 
 	// Nobody matches: exit 1, and bob's session goes on.
 	code, out, errOut = runPop3d(t, "kick", "-control-socket", sock, "nobody")
 	if code != 1 || out != "kicked 0 session(s)\n" || !strings.Contains(errOut, `no session with id or user "nobody"`) {
 		t.Fatalf("kick nobody: exit %d %q %q", code, out, errOut)
 	}
-	b.ok("NOOP")
+	b.OK("NOOP")
 	if rows := whoRows(t, "-control-socket", sock); len(rows) != 1 || rows[0][1] != bob {
 		t.Fatalf("who after the kicks: %q", rows)
 	}
-	b.quit()
+	b.Quit()
 
 	ll, ok := srv.waitLog(func(l logLine) bool { return l["msg"] == "disconnect" && l["user"] == alice }, 5*time.Second)
 	if !ok || ll["how"] != "kicked" || ll["del"] != "0/"+strconv.Itoa(len(msgs)) || ll["session"] != byUser[alice][0] {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"io"
 	"net"
 	"net/http"
@@ -32,14 +33,14 @@ func (c countingConn) Read(p []byte) (int, error) {
 }
 
 // dialCounting is dial with the octets read added to n.
-func dialCounting(t *testing.T, addr string, n *atomic.Int64) *popConn {
+func dialCounting(t *testing.T, addr string, n *atomic.Int64) *pop3test.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newPopConn(t, countingConn{c, n})
-	p.expectOK("greeting")
+	p := pop3test.New(t, countingConn{c, n})
+	p.ExpectOK("greeting")
 	return p
 }
 
@@ -132,25 +133,25 @@ func TestMetrics(t *testing.T) {
 	var read atomic.Int64
 	// 1. USER/PASS, RETR, DELE, QUIT: UPDATE removes one message.
 	p := dialCounting(t, srv.addr, &read)
-	p.login(alice, alicePass)
-	p.multi("RETR 1")
-	p.ok("DELE 2")
-	p.quit()
+	p.Login(alice, alicePass)
+	p.Multi("RETR 1")
+	p.OK("DELE 2")
+	p.Quit()
 	// Closing at once, as real clients do, ends the server's linger: the
 	// session no longer counts against the per-IP limit.
-	p.conn.Close()
+	p.Close()
 	// 2. A wrong password, then QUIT in AUTHORIZATION.
 	p = dialCounting(t, srv.addr, &read)
-	p.ok("USER " + alice)
-	if r := p.cmd("PASS wrong"); !strings.HasPrefix(r, "-ERR [AUTH]") {
+	p.OK("USER " + alice)
+	if r := p.Cmd("PASS wrong"); !strings.HasPrefix(r, "-ERR [AUTH]") {
 		t.Fatalf("wrong password: %q", r)
 	}
-	p.quit()
-	p.conn.Close()
+	p.Quit()
+	p.Close()
 	// 3. AUTH PLAIN, then the client drops the connection.
 	p = dialCounting(t, srv.addr, &read)
-	p.authPlain(bob, bobPass)
-	p.conn.Close()
+	p.AuthPlain(bob, bobPass)
+	p.Close()
 	waitMetric(t, base, `pop3d_sessions_ended_total{how="dropped"}`, 1)
 	// 4. Two connections held, a third refused by the per-IP limit.
 	h1 := dialCounting(t, srv.addr, &read)
@@ -165,10 +166,10 @@ func TestMetrics(t *testing.T) {
 	if string(refusal) != "-ERR [SYS/TEMP] too many connections\r\n" {
 		t.Fatalf("third connection: %q", refusal)
 	}
-	h1.quit()
-	h2.quit()
-	h1.conn.Close()
-	h2.conn.Close()
+	h1.Quit()
+	h2.Quit()
+	h1.Close()
+	h2.Close()
 
 	// Sessions end after the client saw the last byte: wait for the gauge.
 	var m map[string]float64
