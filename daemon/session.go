@@ -62,6 +62,10 @@ type session struct {
 	local     net.Addr   // the address the client connected to, likewise
 	remoteIP  netip.Addr
 	tls       bool
+	// offloaded: a proxy terminated TLS for the client (tls_offload_from,
+	// or a PROXY v2 SSL TLV from a trusted proxy). Credentials may come in
+	// clear text from it; STLS is still offered to the proxy.
+	offloaded bool
 	start     time.Time
 
 	br         *bufio.Reader
@@ -98,6 +102,7 @@ func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *
 		remote:    c.RemoteAddr(),
 		local:     c.LocalAddr(),
 		remoteIP:  addrIP(c.RemoteAddr()),
+		offloaded: cfg.offloadsTLS(addrIP(c.RemoteAddr())),
 		firstLine: true,
 	}
 	s.out.s = s
@@ -151,7 +156,7 @@ func (s *session) remoteIPString() string {
 
 // authAllowed reports whether credentials may be sent on this connection.
 func (s *session) authAllowed() bool {
-	return s.tls || s.cfg.AllowInsecureAuth || s.remoteIP.IsLoopback()
+	return s.tls || s.offloaded || s.cfg.AllowInsecureAuth || s.remoteIP.IsLoopback()
 }
 
 func (s *session) serve() {
