@@ -38,6 +38,9 @@ type User struct {
 	// maildir template: the Maildir is Home/Maildir if that is a directory,
 	// else Home itself (decided by the caller).
 	Home string
+	// extra is the Dovecot passwd-file extra fields, as written; Field
+	// reads them.
+	extra string
 }
 
 // File is a password file, safe for concurrent use. It re-reads itself when
@@ -213,7 +216,7 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 		f.logger.Debug("password check failed", "file", f.path, "user", user, "reason", reason)
 		return User{}, ErrBadCredentials
 	}
-	return User{Name: user, Home: e.home}, nil
+	return User{Name: user, Home: e.home, extra: e.extra}, nil
 }
 
 // Check parses path and returns every problem (bad lines, duplicates,

@@ -32,6 +32,7 @@ func (p Problem) String() string {
 type entry struct {
 	hash    string // the password field as written; "" when the line was refused
 	home    string // Dovecot passwd-file home, "" when none
+	extra   string // Dovecot passwd-file extra fields, as written
 	line    int    // where the user's first line is
 	refused bool   // the user's first line was bad: the user cannot log in
 }
@@ -47,8 +48,9 @@ type table struct {
 // line is one parsed non-comment line.
 type line struct {
 	user string
-	hash string
-	home string
+	hash  string
+	home  string
+	extra string
 }
 
 // parseLine parses one line without its terminating LF. It reports
@@ -86,6 +88,9 @@ func parseLine(s string) (l line, skip bool, err error) {
 				return l, false, fmt.Errorf("home %q is not an absolute path", home)
 			}
 			l.home = filepath.Clean(home)
+		}
+		if len(fields) == 5 {
+			_, l.extra, _ = strings.Cut(fields[4], ":") // after the shell
 		}
 	}
 	if hash == "" {
@@ -158,7 +163,7 @@ func parse(data []byte, file string, report func(Problem)) *table {
 		if info.plaintext {
 			report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user %q has a plain-text password %s; store a hash instead (pop3d passwd)", l.user, info.scheme), Warning: true})
 		}
-		t.users[l.user] = entry{hash: l.hash, home: l.home, line: n}
+		t.users[l.user] = entry{hash: l.hash, home: l.home, extra: l.extra, line: n}
 		c, i := v.class(), 0
 		for i < len(classes) && classes[i].name != c {
 			i++

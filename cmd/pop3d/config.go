@@ -44,6 +44,11 @@ type Config struct {
 	AuthFailureDelay    time.Duration
 	MaxAuthFailures     int
 	ProxyProtocolFrom   []netip.Prefix
+	TLSOffloadFrom      []netip.Prefix
+	AuthHTTPListen      string
+	Backends            []netip.AddrPort
+	BackendCheck        time.Duration
+	BackendCheckProxy   bool
 	User                string
 	Group               string
 	LogLevel            slog.Level
@@ -95,7 +100,17 @@ func keys() []key {
 		{name: "max_auth_failures", def: "3", help: "failed logins before the connection is closed; 0 = unlimited",
 			set: func(c *Config, v string) error { return setInt(&c.MaxAuthFailures, v) }},
 		{name: "proxy_protocol_from", def: "", help: "CIDRs whose connections start with a PROXY v1/v2 header, comma-separated",
-			set: setPrefixes},
+			set: func(c *Config, v string) error { return setPrefixes(&c.ProxyProtocolFrom, v) }},
+		{name: "tls_offload_from", def: "", help: "CIDRs of proxies that terminate TLS for their clients: their connections count as encrypted, comma-separated",
+			set: func(c *Config, v string) error { return setPrefixes(&c.TLSOffloadFrom, v) }},
+		{name: "auth_http_listen", def: "", help: "address serving nginx's mail auth_http protocol at /auth; empty: off",
+			set: setAuthHTTPListen},
+		{name: "backends", def: "", help: "POP3 backends (IP:port) users are spread over by the auth_http server, comma-separated",
+			set: setBackends},
+		{name: "backend_check_interval", def: "5s", help: "how often the auth_http server checks each backend's POP3 greeting; 0 = never",
+			set: func(c *Config, v string) error { return setDuration(&c.BackendCheck, v) }},
+		{name: "backend_check_proxy", def: "yes", help: "backend checks start with a PROXY v2 LOCAL header (the backends trust this host's nginx)", isBool: true,
+			set: func(c *Config, v string) error { return setBool(&c.BackendCheckProxy, v) }},
 		{name: "user", def: "", help: "when started as root: user to switch to after binding",
 			set: func(c *Config, v string) error { return setName(&c.User, v) }},
 		{name: "group", def: "", help: "when started as root: group to switch to (default: the user's)",
@@ -370,7 +385,7 @@ func setAddrs(dst *[]string, v string) error {
 	return nil
 }
 
-func setPrefixes(c *Config, v string) error {
+func setPrefixes(dst *[]netip.Prefix, v string) error {
 	parts, err := splitList(v)
 	if err != nil {
 		return err
@@ -391,8 +406,60 @@ func setPrefixes(c *Config, v string) error {
 		}
 		prefixes = append(prefixes, pf.Masked())
 	}
-	c.ProxyProtocolFrom = prefixes
+	*dst = prefixes
 	return nil
+}
+
+func setAuthHTTPListen(c *Config, v string) error {
+	if v == "" {
+		c.AuthHTTPListen = ""
+		return nil
+	}
+	var addrs []string
+	if err := setAddrs(&addrs, v); err != nil {
+		return err
+	}
+	if len(addrs) != 1 {
+		return errors.New("one address only")
+	}
+	c.AuthHTTPListen = addrs[0]
+	return nil
+}
+
+// setBackends takes IP:port pairs: nginx connects to the address the auth
+// server names and refuses host names there.
+func setBackends(c *Config, v string) error {
+	parts, err := splitList(v)
+	if err != nil {
+		return err
+	}
+	var out []netip.AddrPort
+	seen := make(map[netip.AddrPort]bool)
+	for _, p := range parts {
+		ap, err := parseBackend(p)
+		if err != nil {
+			return err
+		}
+		if seen[ap] {
+			return fmt.Errorf("backend %s listed twice", ap)
+		}
+		seen[ap] = true
+		out = append(out, ap)
+	}
+	c.Backends = out
+	return nil
+}
+
+// parseBackend parses IP:port ([v6]:port); the port must not be 0.
+func parseBackend(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not IP:port (nginx needs an IP address, not a name)", s)
+	}
+	if ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%q: port 0", s)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
 func setTLSVersion(c *Config, v string) error {

@@ -135,6 +135,7 @@ func (st *state) daemonConfig(cfg *Config) daemon.Config {
 	dc.AuthFailureDelay = cfg.AuthFailureDelay
 	dc.MaxAuthFailures = cfg.MaxAuthFailures
 	dc.ProxyProtocolFrom = cfg.ProxyProtocolFrom
+	dc.TLSOffloadFrom = cfg.TLSOffloadFrom
 	dc.Implementation = "pop3d-" + version
 	return dc
 }

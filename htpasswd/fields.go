@@ -1,0 +1,51 @@
+package htpasswd
+
+import (
+	"sort"
+	"strings"
+)
+
+// Field returns the value of the extra field key of u's password-file
+// line: Dovecot's passwd-file extra fields, space-separated key=value
+// words after the shell field (user:password:uid:gid:gecos:home:shell:
+// extra). A key without '=' is a flag and reads as "yes". The first
+// occurrence wins. Dovecot's userdb_ prefix is accepted too (host= and
+// userdb_host= are the same field), so that lines move over unchanged.
+func (u User) Field(key string) (string, bool) {
+	for _, w := range strings.Fields(u.extra) {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok {
+			v = "yes"
+		}
+		if k == key || k == "userdb_"+key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// Lookup returns the user named name as the file has it, without checking
+// any password: for tools that answer where a user lives. A user whose
+// line is unusable is not found.
+func (f *File) Lookup(name string) (User, bool) {
+	f.refresh()
+	e, ok := f.cur.Load().t.users[name]
+	if !ok || e.refused {
+		return User{}, false
+	}
+	return User{Name: name, Home: e.home, extra: e.extra}, true
+}
+
+// Users returns every usable user of the file, sorted by name.
+func (f *File) Users() []User {
+	f.refresh()
+	t := f.cur.Load().t
+	out := make([]User, 0, len(t.users))
+	for name, e := range t.users {
+		if !e.refused {
+			out = append(out, User{Name: name, Home: e.home, extra: e.extra})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
