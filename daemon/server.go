@@ -50,7 +50,7 @@ type Config struct {
 	// address the connection really comes from, never one from a PROXY
 	// header.
 	TLSOffloadFrom []netip.Prefix
-	Implementation      string         // CAPA IMPLEMENTATION value, e.g. "pop3d-0.1.0"
+	Implementation string // CAPA IMPLEMENTATION value, e.g. "pop3d-0.1.0"
 }
 
 // DefaultConfig returns the documented defaults. TLSConfig is nil and

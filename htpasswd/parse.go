@@ -47,7 +47,7 @@ type table struct {
 
 // line is one parsed non-comment line.
 type line struct {
-	user string
+	user  string
 	hash  string
 	home  string
 	extra string
