@@ -30,6 +30,7 @@ type backendSettings struct {
 	passwd   authenticator
 	template string
 	opts     maildir.Options
+	auth     authConfig // the auth_http server's part
 }
 
 // backend adapts the password file and the Maildir store to daemon.Backend.
@@ -57,25 +58,9 @@ func (b *backend) set(s backendSettings) {
 // Login implements daemon.Backend.
 func (b *backend) Login(ctx context.Context, name, pass string, info daemon.ConnInfo) (daemon.Mailbox, error) {
 	s := b.settings.Load()
-	if !validUser(name) {
-		// Spend what a wrong password costs (the password file hashes
-		// against a dummy for unknown users), so that a bad name cannot
-		// be told apart by timing.
-		_, _ = s.passwd.Authenticate(ctx, "", pass)
-		return nil, daemon.ErrAuth
-	}
-	u, err := s.passwd.Authenticate(ctx, name, pass)
-	if errors.Is(err, htpasswd.ErrBadCredentials) {
-		return nil, daemon.ErrAuth
-	}
+	u, err := s.verify(ctx, name, pass, info)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, &daemon.Error{Code: daemon.CodeSysTemp, Text: "login interrupted", Err: err}
-		}
-		return nil, &daemon.Error{Code: daemon.CodeSysTemp, Text: "authentication is temporarily unavailable", Err: err}
-	}
-	if u.Name == "" {
-		u.Name = name
+		return nil, err
 	}
 	dir, err := mailboxPath(s.template, u)
 	if errors.Is(err, maildir.ErrBadUser) {
@@ -94,6 +79,33 @@ func (b *backend) Login(ctx context.Context, name, pass string, info daemon.Conn
 		return nil, openError(err)
 	}
 	return mailbox{m}, nil
+}
+
+// verify checks a login's credentials and returns the user: what a POP3
+// login and an auth_http request (authhttp.go) have in common. Errors are
+// daemon.ErrAuth for bad credentials, else a *daemon.Error.
+func (s *backendSettings) verify(ctx context.Context, name, pass string, _ daemon.ConnInfo) (htpasswd.User, error) {
+	if !validUser(name) {
+		// Spend what a wrong password costs (the password file hashes
+		// against a dummy for unknown users), so that a bad name cannot
+		// be told apart by timing.
+		_, _ = s.passwd.Authenticate(ctx, "", pass)
+		return htpasswd.User{}, daemon.ErrAuth
+	}
+	u, err := s.passwd.Authenticate(ctx, name, pass)
+	if errors.Is(err, htpasswd.ErrBadCredentials) {
+		return htpasswd.User{}, daemon.ErrAuth
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return htpasswd.User{}, &daemon.Error{Code: daemon.CodeSysTemp, Text: "login interrupted", Err: err}
+		}
+		return htpasswd.User{}, &daemon.Error{Code: daemon.CodeSysTemp, Text: "authentication is temporarily unavailable", Err: err}
+	}
+	if u.Name == "" {
+		u.Name = name
+	}
+	return u, nil
 }
 
 // validUser accepts non-empty UTF-8 names of at most maxUserLen bytes

@@ -268,7 +268,7 @@ func (c *Config) Warnings() []string {
 	if c.AllowInsecureAuth {
 		w = append(w, "allow_insecure_auth = yes: passwords may cross the network in clear text")
 	}
-	if len(c.Listen) == 0 && len(c.ListenTLS) == 0 {
+	if len(c.Listen) == 0 && len(c.ListenTLS) == 0 && c.AuthHTTPListen == "" {
 		w = append(w, "listen and listen_tls are empty: pop3d only works socket-activated")
 	}
 	return w

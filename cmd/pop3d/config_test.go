@@ -27,6 +27,8 @@ func TestDefaultConfig(t *testing.T) {
 		MaxConnectionsPerIP: 50,
 		AuthFailureDelay:    2 * time.Second,
 		MaxAuthFailures:     3,
+		BackendCheck:        5 * time.Second,
+		BackendCheckProxy:   true,
 		LogLevel:            slog.LevelInfo,
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -27,9 +27,10 @@ func (st *state) reload() {
 	}
 	old := st.cfg
 	if !slices.Equal(cfg.Listen, old.Listen) || !slices.Equal(cfg.ListenTLS, old.ListenTLS) ||
-		cfg.User != old.User || cfg.Group != old.Group {
-		st.logger.Warn("reload: listen, listen_tls, user and group changes need a restart; keeping the old ones")
+		cfg.User != old.User || cfg.Group != old.Group || cfg.AuthHTTPListen != old.AuthHTTPListen {
+		st.logger.Warn("reload: listen, listen_tls, auth_http_listen, user and group changes need a restart; keeping the old ones")
 		cfg.Listen, cfg.ListenTLS, cfg.User, cfg.Group = old.Listen, old.ListenTLS, old.User, old.Group
+		cfg.AuthHTTPListen = old.AuthHTTPListen
 	}
 	for _, w := range cfg.Warnings() {
 		st.logger.Warn("config: " + w)
@@ -58,6 +59,10 @@ func (st *state) reload() {
 	st.logLevel.Set(cfg.LogLevel)
 	st.backend.set(st.backendSettings(&cfg))
 	st.server.SetConfig(st.daemonConfig(&cfg))
+	if st.health != nil {
+		st.health.watch(cfg.Backends)
+		st.checkInterval.Store(int64(cfg.BackendCheck))
+	}
 	st.logger.Info("reloaded", "tls", st.certs != nil)
 }
 
