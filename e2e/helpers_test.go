@@ -496,7 +496,10 @@ func runCmdErr(timeout time.Duration, env []string, name string, args ...string)
 	cmd.Env = append(cleanEnv(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.WaitDelay = time.Second
+	// WaitDelay only bounds how long a child that left its output pipes to a
+	// grandchild may hold us; under a loaded machine and the race detector,
+	// draining a 2 MB stdout after exit can take well over a second.
+	cmd.WaitDelay = 15 * time.Second
 	err = cmd.Run()
 	if ctx.Err() != nil {
 		err = fmt.Errorf("timed out after %v: %w", timeout, err)
