@@ -2,23 +2,19 @@ package htpasswd
 
 import (
 	"sort"
-	"strings"
 )
 
-// Field returns the value of the extra field key of u's password-file
-// line: Dovecot's passwd-file extra fields, space-separated key=value
-// words after the shell field (user:password:uid:gid:gecos:home:shell:
-// extra). A key without '=' is a flag and reads as "yes". The first
-// occurrence wins. Dovecot's userdb_ prefix is accepted too (host= and
-// userdb_host= are the same field), so that lines move over unchanged.
-func (u User) Field(key string) (string, bool) {
-	for _, w := range strings.Fields(u.extra) {
-		k, v, ok := strings.Cut(w, "=")
-		if !ok {
-			v = "yes"
-		}
-		if k == key || k == "userdb_"+key {
-			return v, true
+// ExtraValue returns the value of the extra field key of u's password-file
+// line (see ParseExtra); a bare flag reads as "yes". The first occurrence
+// wins. Dovecot's userdb_ prefix is accepted too (host= and userdb_host=
+// are the same field), so that lines move over unchanged.
+func (u User) ExtraValue(key string) (string, bool) {
+	for _, f := range u.Extra {
+		if f.Key == key || f.Key == "userdb_"+key {
+			if f.Bare {
+				return "yes", true
+			}
+			return f.Value, true
 		}
 	}
 	return "", false
@@ -33,7 +29,7 @@ func (f *File) Lookup(name string) (User, bool) {
 	if !ok || e.refused {
 		return User{}, false
 	}
-	return User{Name: name, Home: e.home, extra: e.extra}, true
+	return User{Name: name, Home: e.home, Extra: e.extra}, true
 }
 
 // Users returns every usable user of the file, sorted by name.
@@ -43,7 +39,7 @@ func (f *File) Users() []User {
 	out := make([]User, 0, len(t.users))
 	for name, e := range t.users {
 		if !e.refused {
-			out = append(out, User{Name: name, Home: e.home, extra: e.extra})
+			out = append(out, User{Name: name, Home: e.home, Extra: e.extra})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestField(t *testing.T) {
+func TestExtraValue(t *testing.T) {
 	tests := []struct {
 		extra    string
 		key      string
@@ -28,9 +28,13 @@ func TestField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.describe, func(t *testing.T) {
-			got, ok := User{extra: tt.extra}.Field(tt.key)
+			fields, err := ParseExtra(tt.extra)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := User{Extra: fields}.ExtraValue(tt.key)
 			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("Field(%q) of %q = %q, %v; want %q, %v", tt.key, tt.extra, got, ok, tt.want, tt.wantOK)
+				t.Errorf("ExtraValue(%q) of %q = %q, %v; want %q, %v", tt.key, tt.extra, got, ok, tt.want, tt.wantOK)
 			}
 		})
 	}
@@ -61,10 +65,10 @@ func TestLookupAndUsers(t *testing.T) {
 	if !ok || u.Home != "/home/bob" {
 		t.Fatalf("Lookup(bob) = %+v, %v", u, ok)
 	}
-	if v, _ := u.Field("note"); v != "a:b" {
+	if v, _ := u.ExtraValue("note"); v != "a:b" {
 		t.Errorf("bob note = %q", v)
 	}
-	if v, _ := u.Field("host"); v != "[::1]" {
+	if v, _ := u.ExtraValue("host"); v != "[::1]" {
 		t.Errorf("bob host = %q", v)
 	}
 	if _, ok := f.Lookup("bad"); ok {
@@ -78,17 +82,21 @@ func TestLookupAndUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := a.Field("port"); v != "1110" {
+	if v, _ := a.ExtraValue("port"); v != "1110" {
 		t.Errorf("carol port after Authenticate = %q", v)
 	}
 }
 
-func FuzzField(f *testing.F) {
+func FuzzExtraValue(f *testing.F) {
 	f.Add("host=10.0.0.11 port=110", "host")
 	f.Add("proxy userdb_host=x", "host")
 	f.Add("==  =", "")
 	f.Fuzz(func(t *testing.T, extra, key string) {
-		v, ok := User{extra: extra}.Field(key)
+		fields, err := ParseExtra(extra)
+		if err != nil {
+			return
+		}
+		v, ok := User{Extra: fields}.ExtraValue(key)
 		if !ok && v != "" {
 			t.Fatalf("value %q for an absent key", v)
 		}

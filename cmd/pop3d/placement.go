@@ -33,10 +33,10 @@ type placement struct {
 
 // place returns the backend of u.
 func (p placement) place(u htpasswd.User) (netip.AddrPort, error) {
-	if host, ok := u.Field("host"); ok {
+	if host, ok := u.ExtraValue("host"); ok {
 		return fixedBackend(host, u)
 	}
-	if _, ok := u.Field("port"); ok {
+	if _, ok := u.ExtraValue("port"); ok {
 		return netip.AddrPort{}, fmt.Errorf("user %s: port= without host=", u.Name)
 	}
 	b, err := p.hashed(u.Name)
@@ -81,7 +81,7 @@ func fixedBackend(host string, u htpasswd.User) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("user %s: host=%s is not an IP address (nginx needs one)", u.Name, host)
 	}
 	port := uint64(defaultBackendPort)
-	if v, ok := u.Field("port"); ok {
+	if v, ok := u.ExtraValue("port"); ok {
 		port, err = strconv.ParseUint(v, 10, 16)
 		if err != nil || port == 0 {
 			return netip.AddrPort{}, fmt.Errorf("user %s: port=%s is not a port number", u.Name, v)
