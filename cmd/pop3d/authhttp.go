@@ -36,15 +36,22 @@ const authPath = "/auth"
 type authHTTP struct {
 	backend *backend
 	health  *health
+	penalty penalty
 	logger  *slog.Logger
+}
+
+// penalty is the brute-force penalty per client address, shared with the
+// POP3 listeners of the same pop3d (*daemon.Server).
+type penalty interface {
+	ExternalLoginFailed(ip netip.Addr) time.Duration
+	ExternalLoginSucceeded(ip netip.Addr)
 }
 
 // authConfig is what a SIGHUP may change in the auth_http server; it
 // lives in backendSettings.
 type authConfig struct {
 	place       placement
-	delay       time.Duration // auth_failure_delay
-	maxFailures int           // max_auth_failures
+	maxFailures int // max_auth_failures
 }
 
 func (a *authHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -109,13 +116,15 @@ func (a *authHTTP) answer(ctx context.Context, h http.Header) authAnswer {
 		// The line fail2ban counts, as a POP3 login writes it.
 		a.logger.Warn("login failed", "remote_ip", clientIP, "user", user, "mech", "auth_http",
 			"reason", "bad credentials")
+		// auth_failure_delay, doubled per recent failure of the address.
+		delay := a.penalty.ExternalLoginFailed(addrOf(client))
 		if m := s.auth.maxFailures; m > 0 && attempt >= m {
 			// nginx closes without Auth-Wait, so the delay is spent here.
-			sleepCtx(ctx, s.auth.delay)
+			sleepCtx(ctx, delay)
 			return failed("[AUTH] too many authentication failures")
 		}
 		ans := failed("[AUTH] authentication failed")
-		ans.wait = int(math.Ceil(s.auth.delay.Seconds()))
+		ans.wait = int(math.Ceil(delay.Seconds()))
 		return ans
 	case errors.As(err, &de):
 		a.logger.Error("login error", "remote_ip", clientIP, "user", user, "mech", "auth_http", "reason", de.Text, "err", err)
@@ -134,6 +143,7 @@ func (a *authHTTP) answer(ctx context.Context, h http.Header) authAnswer {
 			"reason", "backend down", "backend", b.String())
 		return failed("[SYS/TEMP] mailbox server unavailable, try again later")
 	}
+	a.penalty.ExternalLoginSucceeded(addrOf(client))
 	a.logger.Info("auth_http login", "remote_ip", clientIP, "user", user, "backend", b.String(), "tls", info.TLS)
 	return authAnswer{ok: true, status: "OK", server: b}
 }
@@ -146,6 +156,11 @@ func clientAddr(v string) *net.TCPAddr {
 		return &net.TCPAddr{}
 	}
 	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip.Unmap(), 0))
+}
+
+func addrOf(a *net.TCPAddr) netip.Addr {
+	ip, _ := netip.AddrFromSlice(a.IP)
+	return ip.Unmap()
 }
 
 // sleepCtx waits d or until ctx ends.

@@ -56,6 +56,7 @@ type authFixture struct {
 	up     netip.AddrPort
 	down   netip.AddrPort
 	health *health
+	server *daemon.Server // its brute-force penalty
 }
 
 func newAuthFixture(t *testing.T) authFixture {
@@ -72,13 +73,15 @@ func newAuthFixture(t *testing.T) authFixture {
 	logger := slog.New(slog.NewTextHandler(fx.log, nil))
 	b := newBackend(backendSettings{passwd: pw, template: t.TempDir() + "/%n", auth: authConfig{
 		place:       placement{backends: []netip.AddrPort{fx.up}},
-		delay:       1500 * time.Millisecond,
 		maxFailures: 3,
 	}}, logger)
+	dc := daemon.DefaultConfig()
+	dc.AuthFailureDelay = 1500 * time.Millisecond
+	fx.server = daemon.New(b, dc, logger)
 	fx.health = newHealth(logger, false)
 	fx.health.watch([]netip.AddrPort{fx.up, fx.down})
 	fx.health.checkAll(context.Background())
-	fx.srv = httptest.NewServer(authHTTPServer(&authHTTP{backend: b, health: fx.health, logger: logger}, logger).Handler)
+	fx.srv = httptest.NewServer(authHTTPServer(&authHTTP{backend: b, health: fx.health, penalty: fx.server, logger: logger}, logger).Handler)
 	t.Cleanup(fx.srv.Close)
 	return fx
 }
@@ -134,7 +137,7 @@ func TestAuthHTTP(t *testing.T) {
 		{"wrong password", map[string]string{"Auth-User": "alice@example.org", "Auth-Pass": "nope"},
 			"[AUTH] authentication failed", "", "", "2",
 			`msg="login failed" remote_ip=192.0.2.42 user=alice@example.org mech=auth_http reason="bad credentials"`},
-		{"unknown user", map[string]string{"Auth-User": "mallory", "Auth-Pass": "secret"},
+		{"unknown user", map[string]string{"Auth-User": "mallory", "Auth-Pass": "secret", "Client-IP": "192.0.2.43"},
 			"[AUTH] authentication failed", "", "", "2", ""},
 		{"bad percent-encoding", map[string]string{"Auth-User": "alice%zz", "Auth-Pass": "secret"},
 			"[AUTH] authentication failed", "", "", "", "bad percent-encoding"},
@@ -173,6 +176,30 @@ func TestAuthHTTP(t *testing.T) {
 				t.Errorf("log lacks %q:\n%s", tt.logged, fx.log.String())
 			}
 		})
+	}
+}
+
+// Failures from one client address double its Auth-Wait, across
+// requests (nginx opens one per attempt); a success forgets them.
+func TestAuthHTTPPenalty(t *testing.T) {
+	fx := newAuthFixture(t)
+	bad := map[string]string{"Auth-User": "alice@example.org", "Auth-Pass": "nope", "Client-IP": "198.51.100.7"}
+	for _, want := range []string{"2", "3", "6"} {
+		if h, _ := fx.ask(t, authPath, bad); h.Get("Auth-Wait") != want {
+			t.Errorf("Auth-Wait = %q, want %q", h.Get("Auth-Wait"), want)
+		}
+	}
+	// Another address is not affected.
+	other := map[string]string{"Auth-User": "alice@example.org", "Auth-Pass": "nope", "Client-IP": "198.51.100.8"}
+	if h, _ := fx.ask(t, authPath, other); h.Get("Auth-Wait") != "2" {
+		t.Errorf("other address: Auth-Wait = %q", h.Get("Auth-Wait"))
+	}
+	good := map[string]string{"Auth-User": "alice@example.org", "Auth-Pass": "secret", "Client-IP": "198.51.100.7"}
+	if h, _ := fx.ask(t, authPath, good); h.Get("Auth-Status") != "OK" {
+		t.Fatalf("good login: %q", h.Get("Auth-Status"))
+	}
+	if h, _ := fx.ask(t, authPath, bad); h.Get("Auth-Wait") != "2" {
+		t.Errorf("after a success: Auth-Wait = %q, want 2", h.Get("Auth-Wait"))
 	}
 }
 

@@ -130,7 +130,7 @@ func (st *state) start() error {
 		st.health = newHealth(st.logger, cfg.BackendCheckProxy)
 		st.health.watch(cfg.Backends)
 		st.checkInterval.Store(int64(cfg.BackendCheck))
-		st.authServer = authHTTPServer(&authHTTP{backend: st.backend, health: st.health, logger: st.logger}, st.logger)
+		st.authServer = authHTTPServer(&authHTTP{backend: st.backend, health: st.health, penalty: st.server, logger: st.logger}, st.logger)
 	}
 	return nil
 }
@@ -148,7 +148,6 @@ func (st *state) backendSettings(cfg *Config) backendSettings {
 		opts:     maildir.Options{Create: cfg.CreateMaildir, MarkRead: cfg.MarkRead, Logger: st.logger},
 		auth: authConfig{
 			place:       placement{backends: cfg.Backends},
-			delay:       cfg.AuthFailureDelay,
 			maxFailures: cfg.MaxAuthFailures,
 		},
 	}
