@@ -148,8 +148,15 @@ type proc struct {
 // (SIGKILL after 10 s) at the end of the test, if still running.
 func startIn(t *testing.T, ns, label, name string, args ...string) *proc {
 	t.Helper()
+	return startArgv(t, label, append([]string{"ip", "netns", "exec", ns, name}, args...))
+}
+
+// startArgv runs argv as startIn does (argv[0] must exec the program in
+// place, as ip netns exec and nsenter do, so that signals reach it).
+func startArgv(t *testing.T, label string, argv []string) *proc {
+	t.Helper()
 	p := &proc{name: label, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = cleanEnv()
 	p.cmd.Stdout = p.stderr
 	p.cmd.Stderr = p.stderr
