@@ -69,6 +69,7 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 
 	var changed [2]bool
 	notRemoved, removed := 0, 0
+	var quotaBytes int64 // what the Maildir++ quota counted of the removed
 	var firstErr error
 	for _, i := range deleted {
 		if !m.valid(i) || isDel[i] {
@@ -95,6 +96,7 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 			continue
 		}
 		removed++
+		quotaBytes += quotaSize(n, st.Size)
 		changed[d] = true
 		if a, ok := m.alias[i]; ok {
 			// A second name of the same file, seen at listing; unlinked
@@ -146,6 +148,9 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		if err := unix.Fsync(fd); err != nil && syncErr == nil {
 			syncErr = fmt.Errorf("maildir %s: fsync %s/: %w", m.dir, subdirs[d], err)
 		}
+	}
+	if removed > 0 {
+		m.updateQuota(quotaBytes, int64(removed))
 	}
 	if m.dirty || (removed > 0 && removed >= len(m.msgs)/8) {
 		m.saveCache(isDel)

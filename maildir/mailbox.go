@@ -27,6 +27,16 @@ type Options struct {
 	// was first retrieved, in the state file (state.go), for EXPIRE.
 	TrackRetrieval bool
 	Now            func() time.Time // clock of the state file's records; nil: time.Now
+
+	// Legacy says whose UIDLs a message keeps (uidl_legacy); the zero
+	// value is LegacyAuto.
+	Legacy Legacy
+	// DovecotFormat is Dovecot's pop3_uidl_format (dovecot_uidl_format);
+	// the zero value is DefaultDovecotUIDLFormat.
+	DovecotFormat DovecotFormat
+	// KeepTmp turns off the removal of stale files in tmp/ at login
+	// (tmp_cleanup = no).
+	KeepTmp bool
 }
 
 // The two directories a snapshot lists, by index.
@@ -90,6 +100,8 @@ type Mailbox struct {
 	alias   map[int]location // second names of the same file (see dedupe)
 	fresh   listing          // recent listing for relocate
 	freshAt time.Time
+	uidls   uidlState     // UIDLs not derived from names (uidl.go)
+	tmpGone int           // stale files removed from tmp/ at Open
 	relists int           // listings taken by relocate (for tests)
 	corr    map[int]int64 // sizes corrected by CorrectSize
 	dirty   bool          // the size cache needs rewriting
@@ -119,7 +131,37 @@ func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
 		lk.release()
 		return nil, err
 	}
+	rootfd, err := m.openRoot()
+	if err != nil {
+		lk.release()
+		return nil, err
+	}
+	defer unix.Close(rootfd)
+	m.applyUIDLs(rootfd)
+	if !opts.KeepTmp {
+		n, err := cleanTmp(rootfd, time.Now())
+		if err != nil {
+			m.log.Warn("tmp/ not cleaned", "err", err)
+		}
+		if n > 0 {
+			m.log.Info("removed stale files from tmp/", "count", n)
+		}
+		m.tmpGone = n
+	}
 	return m, nil
+}
+
+// TmpRemoved is the number of stale files Open removed from tmp/.
+func (m *Mailbox) TmpRemoved() int { return m.tmpGone }
+
+// openRoot opens the Maildir itself for the *at system calls on the files
+// pop3d keeps at its top.
+func (m *Mailbox) openRoot() (int, error) {
+	fd, err := unix.Open(m.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("maildir %s: open: %w", m.dir, err)
+	}
+	return fd, nil
 }
 
 // prepare checks that dir is a Maildir, creating it or its missing

@@ -122,15 +122,6 @@ func (m *Mailbox) now() time.Time {
 	return time.Now()
 }
 
-// openRoot opens the Maildir itself, for the *at calls on the state file.
-func (m *Mailbox) openRoot() (int, error) {
-	fd, err := unix.Open(m.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("maildir %s: open: %w", m.dir, err)
-	}
-	return fd, nil
-}
-
 // loadState reads the state file once per session. Callers hold m.mu.
 // Any problem leaves an empty state and a log line: the records are a
 // convenience, never a reason to refuse a login.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pop3d/pop3d/maildir"
 )
 
 // defaultConfigPath is read when -config is not given; its absence is fine.
@@ -32,6 +34,9 @@ type Config struct {
 	Maildir             string
 	CreateMaildir       bool
 	MarkRead            bool
+	UIDLLegacy          maildir.Legacy
+	DovecotUIDLFormat   maildir.DovecotFormat
+	TmpCleanup          bool
 	Listen              []string
 	ListenTLS           []string
 	TLSCert             string
@@ -77,6 +82,23 @@ func keys() []key {
 			set: func(c *Config, v string) error { return setBool(&c.CreateMaildir, v) }},
 		{name: "mark_read", def: "yes", help: "mark retrieved, kept messages as seen (new/ -> cur/) at QUIT", isBool: true,
 			set: func(c *Config, v string) error { return setBool(&c.MarkRead, v) }},
+		{name: "uidl_legacy", def: "auto", help: "keep the UIDLs of the old server: auto, dovecot, courier or none",
+			set: func(c *Config, v string) error {
+				l, err := maildir.ParseLegacy(v)
+				c.UIDLLegacy = l
+				return err
+			}},
+		{name: "dovecot_uidl_format", def: maildir.DefaultDovecotUIDLFormat, help: "Dovecot's pop3_uidl_format, for dovecot-uidlist records without a P field",
+			set: func(c *Config, v string) error {
+				f, err := maildir.ParseDovecotFormat(v)
+				if errors.Is(err, maildir.ErrDovecotMD5) {
+					err = nil // P records still count; see pop3d.conf(5)
+				}
+				c.DovecotUIDLFormat = f
+				return err
+			}},
+		{name: "tmp_cleanup", def: "yes", help: "remove files left in tmp/ for 36 hours at login", isBool: true,
+			set: func(c *Config, v string) error { return setBool(&c.TmpCleanup, v) }},
 		{name: "listen", def: ":110", help: "plain+STLS addresses when not socket-activated, comma-separated",
 			set: func(c *Config, v string) error { return setAddrs(&c.Listen, v) }},
 		{name: "listen_tls", def: "", help: "implicit-TLS addresses when not socket-activated, comma-separated",

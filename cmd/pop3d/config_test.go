@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pop3d/pop3d/maildir"
 )
 
 func TestDefaultConfig(t *testing.T) {
@@ -20,6 +22,8 @@ func TestDefaultConfig(t *testing.T) {
 		Maildir:             "/var/mail/vhosts/%d/%n",
 		CreateMaildir:       true,
 		MarkRead:            true,
+		DovecotUIDLFormat:   mustFormat(t, "%08Xu%08Xv"),
+		TmpCleanup:          true,
 		Listen:              []string{":110"},
 		TLSMinVersion:       tls.VersionTLS12,
 		IdleTimeout:         10 * time.Minute,
@@ -299,4 +303,13 @@ func FuzzParseConfig(f *testing.F) {
 			t.Errorf("empty required path accepted: %+v", c)
 		}
 	})
+}
+
+func mustFormat(t *testing.T, s string) maildir.DovecotFormat {
+	t.Helper()
+	f, err := maildir.ParseDovecotFormat(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

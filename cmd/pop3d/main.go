@@ -53,6 +53,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return runTransportMap(args[1:], stdout, stderr)
 		}
 	}
+	if len(args) > 0 && args[0] == "uidl" {
+		return runUIDL(args[1:], stdout, stderr)
+	}
 	opts, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK

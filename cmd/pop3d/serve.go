@@ -145,7 +145,8 @@ func (st *state) backendSettings(cfg *Config) backendSettings {
 	return backendSettings{
 		passwd:   st.passwd,
 		template: cfg.Maildir,
-		opts:     maildir.Options{Create: cfg.CreateMaildir, MarkRead: cfg.MarkRead, Logger: st.logger},
+		opts: maildir.Options{Create: cfg.CreateMaildir, MarkRead: cfg.MarkRead, Logger: st.logger,
+			Legacy: cfg.UIDLLegacy, DovecotFormat: cfg.DovecotUIDLFormat, KeepTmp: !cfg.TmpCleanup},
 		auth: authConfig{
 			place:       placement{backends: cfg.Backends},
 			maxFailures: cfg.MaxAuthFailures,
