@@ -20,3 +20,11 @@ func (s *Server) ExternalLoginFailed(ip netip.Addr) time.Duration {
 func (s *Server) ExternalLoginSucceeded(ip netip.Addr) {
 	s.penalty.reset(ip)
 }
+
+// ExternalLoginRefused is the failure delay for a login from ip whose
+// credentials were right but which a policy refuses (a disabled account):
+// as long as a failure would wait, without counting one.
+func (s *Server) ExternalLoginRefused(ip netip.Addr) time.Duration {
+	cfg := s.config()
+	return s.penalty.current(ip, cfg.AuthFailureDelay, cfg.now())
+}

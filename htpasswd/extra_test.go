@@ -121,8 +121,8 @@ func TestExtraFieldsLoaded(t *testing.T) {
 	if !reflect.DeepEqual(u.Extra, want) {
 		t.Fatalf("Extra = %+v", u.Extra)
 	}
-	if !f.HasExtra() {
-		t.Error("HasExtra = false")
+	if !f.HasExtraKey("nologin") || !f.HasExtraKey("color") || f.HasExtraKey("expire") {
+		t.Error("HasExtraKey does not match the file")
 	}
 	for _, name := range []string{"bob", "dave"} {
 		if _, err := f.Authenticate(context.Background(), name, "pw"); !errors.Is(err, ErrBadCredentials) {

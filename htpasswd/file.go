@@ -234,11 +234,12 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 	return User{Name: user, Home: e.home, Extra: e.extra}, nil
 }
 
-// HasExtra reports whether some user of the current file has extra
-// fields (so that per-user settings may differ from the global ones).
-func (f *File) HasExtra() bool {
+// HasExtraKey reports whether some user of the current file has an extra
+// field named key (so that a per-user setting may differ from the global
+// one).
+func (f *File) HasExtraKey(key string) bool {
 	f.refresh()
-	return f.cur.Load().t.extra
+	return f.cur.Load().t.extraKeys[key]
 }
 
 // Check parses path and returns every problem (bad lines, duplicates,

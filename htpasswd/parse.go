@@ -39,8 +39,8 @@ type entry struct {
 
 // table is an immutable parsed copy of a password file.
 type table struct {
-	users map[string]entry
-	extra bool // some user has extra fields
+	users     map[string]entry
+	extraKeys map[string]bool // the keys of every user's extra fields
 	// dummy is a hash of the most common scheme and cost in the file,
 	// verified for unknown users so that they take as long as known ones.
 	dummy string
@@ -184,8 +184,11 @@ func parseWith(data []byte, file string, check ExtraChecker, report func(Problem
 			report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user %q has a plain-text password %s; store a hash instead (pop3d passwd)", l.user, info.scheme), Warning: true})
 		}
 		t.users[l.user] = entry{hash: l.hash, home: l.home, extra: l.extra, line: n}
-		if len(l.extra) > 0 {
-			t.extra = true
+		for _, f := range l.extra {
+			if t.extraKeys == nil {
+				t.extraKeys = make(map[string]bool)
+			}
+			t.extraKeys[f.Key] = true
 		}
 		c, i := v.class(), 0
 		for i < len(classes) && classes[i].name != c {

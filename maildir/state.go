@@ -139,11 +139,10 @@ func (m *Mailbox) loadState() *mailState {
 
 func (m *Mailbox) readState() (mailState, error) {
 	empty := mailState{retr: make(map[string]int64)}
-	root, err := m.openRoot()
-	if err != nil {
-		return empty, err
+	root := m.root // the Maildir as opened at login (root.go)
+	if root < 0 {
+		return empty, errors.New("mailbox already closed")
 	}
-	defer unix.Close(root)
 	// O_NONBLOCK: a FIFO planted under the name must not hang the login.
 	fd, err := unix.Openat(root, stateName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -173,13 +172,13 @@ func (m *Mailbox) readState() (mailState, error) {
 }
 
 // writeState replaces the state file atomically: a fresh temporary file
-// (never one found under that name), fsync, rename, fsync of the Maildir.
+// (never one found under that name), fsync, rename, fsync of the Maildir,
+// all relative to the Maildir's descriptor of the session.
 func (m *Mailbox) writeState(st *mailState) error {
-	root, err := m.openRoot()
-	if err != nil {
-		return err
+	root := m.root
+	if root < 0 {
+		return errors.New("maildir: mailbox already closed")
 	}
-	defer unix.Close(root)
 	if err := unix.Unlinkat(root, stateTmpName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("maildir %s: write %s: %w", m.dir, stateName, err)
 	}

@@ -44,6 +44,7 @@ type authHTTP struct {
 // POP3 listeners of the same pop3d (*daemon.Server).
 type penalty interface {
 	ExternalLoginFailed(ip netip.Addr) time.Duration
+	ExternalLoginRefused(ip netip.Addr) time.Duration
 	ExternalLoginSucceeded(ip netip.Addr)
 }
 
@@ -108,24 +109,29 @@ func (a *authHTTP) answer(ctx context.Context, h http.Header) authAnswer {
 	}
 	attempt, _ := strconv.Atoi(h.Get("Auth-Login-Attempt"))
 	info := daemon.ConnInfo{RemoteAddr: client, TLS: strings.EqualFold(h.Get("Auth-SSL"), "on")}
-	u, err := s.verify(ctx, user, pass, info)
+	// The password and the policy (nologin, allow_nets against the
+	// client's address) as for a POP3 login; LOGIN-DELAY and EXPIRE need
+	// the mailbox and are the backend's, which checks the replayed login.
+	u, _, err := s.verify(ctx, user, pass, info)
 	var de *daemon.Error
 	switch {
 	case err == nil:
-	case errors.As(err, &de) && de.Code == daemon.CodeAuth:
-		// The line fail2ban counts, as a POP3 login writes it.
-		a.logger.Warn("login failed", "remote_ip", clientIP, "user", user, "mech", "auth_http",
-			"reason", "bad credentials")
-		// auth_failure_delay, doubled per recent failure of the address.
-		delay := a.penalty.ExternalLoginFailed(addrOf(client))
-		if m := s.auth.maxFailures; m > 0 && attempt >= m {
-			// nginx closes without Auth-Wait, so the delay is spent here.
-			sleepCtx(ctx, delay)
-			return failed("[AUTH] too many authentication failures")
+	case errors.As(err, &de) && de.Code == daemon.CodeAuth && de.Verified:
+		reason := de.Reason
+		if reason == "" {
+			reason = de.Text
 		}
-		ans := failed("[AUTH] authentication failed")
-		ans.wait = int(math.Ceil(delay.Seconds()))
-		return ans
+		a.logger.Info("login refused", "remote_ip", clientIP, "user", user, "mech", "auth_http", "reason", reason)
+		return a.authFailure(ctx, "[AUTH] "+de.Text, a.penalty.ExternalLoginRefused(addrOf(client)), attempt, s.auth.maxFailures)
+	case errors.As(err, &de) && de.Code == daemon.CodeAuth:
+		reason := de.Reason
+		if reason == "" {
+			reason = "bad credentials"
+		}
+		// The line fail2ban counts, as a POP3 login writes it.
+		a.logger.Warn("login failed", "remote_ip", clientIP, "user", user, "mech", "auth_http", "reason", reason)
+		// auth_failure_delay, doubled per recent failure of the address.
+		return a.authFailure(ctx, "[AUTH] "+de.Text, a.penalty.ExternalLoginFailed(addrOf(client)), attempt, s.auth.maxFailures)
 	case errors.As(err, &de):
 		a.logger.Error("login error", "remote_ip", clientIP, "user", user, "mech", "auth_http", "reason", de.Text, "err", err)
 		return failed("[" + de.Code + "] " + de.Text)
@@ -146,6 +152,20 @@ func (a *authHTTP) answer(ctx context.Context, h http.Header) authAnswer {
 	a.penalty.ExternalLoginSucceeded(addrOf(client))
 	a.logger.Info("auth_http login", "remote_ip", clientIP, "user", user, "backend", b.String(), "tls", info.TLS)
 	return authAnswer{ok: true, status: "OK", server: b}
+}
+
+// authFailure is the answer to a refused login: nginx waits Auth-Wait
+// (the failure delay, rounded up to seconds) before telling the client,
+// except at the last attempt max_auth_failures allows, where nginx closes
+// the connection at once and the delay is spent here instead.
+func (a *authHTTP) authFailure(ctx context.Context, status string, delay time.Duration, attempt, maxFailures int) authAnswer {
+	if maxFailures > 0 && attempt >= maxFailures {
+		sleepCtx(ctx, delay)
+		return failed("[AUTH] too many authentication failures")
+	}
+	ans := failed(status)
+	ans.wait = int(math.Ceil(delay.Seconds()))
+	return ans
 }
 
 // clientAddr is nginx's Client-IP as an address (nil IP when missing or

@@ -62,13 +62,15 @@ type authFixture struct {
 func newAuthFixture(t *testing.T) authFixture {
 	t.Helper()
 	fx := authFixture{log: &testlog.Buffer{}, up: greeter(t, "+OK POP3 server ready"), down: closedPort(t)}
-	pw, _ := openPasswd(t,
+	pw, _ := passwdFixture(t,
 		"alice@example.org:"+shaHash("secret"),
 		"pct:"+shaHash("p%ss w+rd"),
 		"downuser:"+shaHash("d")+":::::: host="+fx.down.Addr().String()+" port="+strconv.Itoa(int(fx.down.Port())),
 		"upuser:"+shaHash("u")+":::::: host="+fx.up.Addr().String()+" port="+strconv.Itoa(int(fx.up.Port())),
 		"badhost:"+shaHash("b")+":::::: host=mail.example.org",
 		"user with space:"+shaHash("s"),
+		"disabled:"+shaHash("x")+`:::::: nologin reason="moved to imap.example.org"`,
+		"netuser:"+shaHash("n")+":::::: allow_nets=10.0.0.0/8",
 	)
 	logger := slog.New(slog.NewTextHandler(fx.log, nil))
 	b := newBackend(backendSettings{passwd: pw, template: t.TempDir() + "/%n", auth: authConfig{
@@ -149,6 +151,16 @@ func TestAuthHTTP(t *testing.T) {
 			"[SYS/TEMP] mailbox server unavailable, try again later", "", "", "",
 			`msg="login refused" remote_ip=192.0.2.42 user=downuser mech=auth_http reason="backend down"`},
 		{"host= field", map[string]string{"Auth-User": "upuser", "Auth-Pass": "u"},
+			"OK", up.Addr().String(), strconv.Itoa(int(up.Port())), "", ""},
+		{"nologin", map[string]string{"Auth-User": "disabled", "Auth-Pass": "x", "Client-IP": "192.0.2.50"},
+			"[AUTH] moved to imap.example.org", "", "", "2",
+			`msg="login refused" remote_ip=192.0.2.50 user=disabled mech=auth_http reason="account disabled"`},
+		{"nologin with a wrong password", map[string]string{"Auth-User": "disabled", "Auth-Pass": "nope", "Client-IP": "192.0.2.51"},
+			"[AUTH] authentication failed", "", "", "2", ""},
+		{"allow_nets: Client-IP outside", map[string]string{"Auth-User": "netuser", "Auth-Pass": "n", "Client-IP": "192.0.2.52"},
+			"[AUTH] authentication failed", "", "", "2",
+			`msg="login failed" remote_ip=192.0.2.52 user=netuser mech=auth_http reason="network not allowed"`},
+		{"allow_nets: Client-IP inside", map[string]string{"Auth-User": "netuser", "Auth-Pass": "n", "Client-IP": "10.1.2.3"},
 			"OK", up.Addr().String(), strconv.Itoa(int(up.Port())), "", ""},
 		{"host= not an address", map[string]string{"Auth-User": "badhost", "Auth-Pass": "b"},
 			"[SYS/PERM] mailbox unavailable", "", "", "", "host=mail.example.org is not an IP address"},

@@ -240,11 +240,14 @@ func TestMailboxCommitErrors(t *testing.T) {
 		{nil, "", ""},
 		{&maildir.CommitError{NotRemoved: 3, Err: fs.ErrPermission}, daemon.CodeSysTemp, "3 messages could not be removed"},
 		{&maildir.CommitError{NotRemoved: 1, Err: fs.ErrPermission}, daemon.CodeSysTemp, "1 message could not be removed"},
+		{&maildir.CommitError{NotRemoved: 2, Err: fs.ErrPermission, Permanent: true}, daemon.CodeSysPerm, "2 messages could not be removed"},
+		{&maildir.CommitError{NotRemoved: 1, Err: fmt.Errorf("maildir /x: %w", maildir.ErrGone)}, daemon.CodeSysTemp,
+			"mailbox moved during the session: 1 message not removed"},
 		{errors.New("lock lost"), daemon.CodeSysTemp, "mailbox could not be updated"},
 	}
 	for _, tt := range tests {
 		fs := &fakeStore{commitErr: tt.err}
-		m := mailbox{fs}
+		m := mailbox{store: fs}
 		err := m.Commit(context.Background(), []int{0}, nil)
 		if tt.err == nil {
 			if err != nil {
@@ -258,7 +261,7 @@ func TestMailboxCommitErrors(t *testing.T) {
 		}
 	}
 	fs := &fakeStore{}
-	var sc daemon.SizeCorrector = mailbox{fs}
+	var sc daemon.SizeCorrector = mailbox{store: fs}
 	sc.CorrectSize(0, 42)
 	if len(fs.corrected) != 1 || fs.corrected[0] != 42 {
 		t.Errorf("CorrectSize not forwarded: %v", fs.corrected)

@@ -89,3 +89,19 @@ func fixedBackend(host string, u htpasswd.User) (netip.AddrPort, error) {
 	}
 	return netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
 }
+
+// proxyFieldProblem checks one of Dovecot's proxy fields as -check and the
+// password file's load see it: "" when fine, else the warning.
+func proxyFieldProblem(f htpasswd.Field) string {
+	switch f.Key {
+	case "host", "userdb_host":
+		if _, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(f.Value, "["), "]")); err != nil {
+			return fmt.Sprintf("extra field %s=%s is not an IP address: nginx cannot route the user", f.Key, f.Value)
+		}
+	case "port", "userdb_port":
+		if p, err := strconv.ParseUint(f.Value, 10, 16); err != nil || p == 0 {
+			return fmt.Sprintf("extra field %s=%s is not a port number: nginx cannot route the user", f.Key, f.Value)
+		}
+	}
+	return ""
+}

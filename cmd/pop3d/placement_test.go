@@ -13,8 +13,8 @@ import (
 	"github.com/pop3d/pop3d/htpasswd"
 )
 
-// openPasswd writes lines to a password file and opens it.
-func openPasswd(t testing.TB, lines ...string) (*htpasswd.File, string) {
+// passwdFixture writes lines to a password file and opens it.
+func passwdFixture(t testing.TB, lines ...string) (*htpasswd.File, string) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "passwd")
 	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
@@ -36,7 +36,7 @@ func backendList(n int) []netip.AddrPort {
 }
 
 func TestPlacementFields(t *testing.T) {
-	f, _ := openPasswd(t,
+	f, _ := passwdFixture(t,
 		"fixed:"+shaHash("x")+":::::: host=10.9.9.9 port=1110",
 		"noport:"+shaHash("x")+":::::: proxy host=10.9.9.8",
 		"v6:"+shaHash("x")+":::::: host=[2001:db8::1] port=995",
@@ -135,5 +135,37 @@ func BenchmarkPlacement(b *testing.B) {
 	p := placement{backends: backendList(8)}
 	for i := 0; b.Loop(); i++ {
 		p.hashed(fmt.Sprintf("user%d", i))
+	}
+}
+
+// The proxy fields are known to the password file's checker: good values
+// pass silently, bad ones are warnings (the user still logs in on a
+// backend), never an unknown-field warning.
+func TestProxyFieldsChecked(t *testing.T) {
+	tests := []struct {
+		extra, warning string
+	}{
+		{"host=10.0.0.11 port=110", ""},
+		{"proxy host=[2001:db8::1]", ""},
+		{"userdb_host=10.0.0.12 userdb_port=1110", ""},
+		{"host=mail.example.org", "host=mail.example.org is not an IP address"},
+		{"host=10.0.0.11 port=0", "port=0 is not a port number"},
+		{"host=10.0.0.11 port=pop3", "port=pop3 is not a port number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.extra, func(t *testing.T) {
+			fields, err := htpasswd.ParseExtra(tt.extra)
+			if err != nil {
+				t.Fatal(err)
+			}
+			warnings, err := checkExtra(fields)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			got := strings.Join(warnings, "; ")
+			if (tt.warning == "") != (got == "") || !strings.Contains(got, tt.warning) {
+				t.Errorf("warnings %q, want %q", got, tt.warning)
+			}
+		})
 	}
 }

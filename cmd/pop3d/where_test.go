@@ -11,7 +11,7 @@ import (
 // placementConfig writes a config with backends and a password file.
 func placementConfig(t *testing.T) string {
 	t.Helper()
-	_, pw := openPasswd(t,
+	_, pw := passwdFixture(t,
 		"alice@example.org:"+shaHash("a"),
 		"bob@example.org:"+shaHash("b")+":::::: host=10.0.0.99 port=1110",
 		"carol:"+shaHash("c"),
@@ -115,7 +115,7 @@ func TestTransportMap(t *testing.T) {
 
 // -check reports users the auth_http server could not place.
 func TestCheckPlacement(t *testing.T) {
-	_, pw := openPasswd(t, "alice:"+shaHash("a"), "bob:"+shaHash("b")+":::::: host=mail.example.org")
+	_, pw := passwdFixture(t, "alice:"+shaHash("a"), "bob:"+shaHash("b")+":::::: host=mail.example.org")
 	cfg := filepath.Join(t.TempDir(), "pop3d.conf")
 	if err := os.WriteFile(cfg, []byte("passwd_file = "+pw+"\nauth_http_listen = 127.0.0.1:0\nlisten =\n"), 0o600); err != nil {
 		t.Fatal(err)
