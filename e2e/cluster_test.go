@@ -99,6 +99,7 @@ func newCluster(t *testing.T) *cluster {
 	}
 	c.users = append(c.users, "pinned@example.org")
 	lines = append(lines, shaLine("pinned@example.org", "pw-pinned@example.org", "host="+backendIPs[2]+" port=110"))
+	lines = append(lines, shaLine("gone@example.org", "pw-gone", `nologin reason="moved to imap.example.org"`))
 	pw := filepath.Join(c.dir, "passwd")
 	writeText(t, pw, strings.Join(lines, "\n")+"\n")
 
@@ -376,6 +377,15 @@ func TestClusterNginx(t *testing.T) {
 			t.Errorf("answered after %.2f s, before the failure delay", r.LoginSeconds)
 		}
 		c.auth.waitLog(t, `msg="login failed" remote_ip=`+clientIP+" user="+c.users[1]+" mech=auth_http", 5*time.Second)
+	})
+
+	t.Run("nologin", func(t *testing.T) {
+		r := c.login(t, "ssl", "gone@example.org", "pw-gone", "")
+		if r.Stage != "pass" || r.Error != "-ERR [AUTH] moved to imap.example.org" {
+			t.Fatalf("%+v", r)
+		}
+		t.Logf("nologin answered after %.2f s (the failure delay)", r.LoginSeconds)
+		c.auth.waitLog(t, `msg="login refused" remote_ip=`+clientIP+` user=gone@example.org mech=auth_http reason="account disabled"`, 5*time.Second)
 	})
 
 	t.Run("no clear-text login before STLS", func(t *testing.T) {
