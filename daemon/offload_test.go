@@ -87,3 +87,24 @@ func TestTLSOffload(t *testing.T) {
 		})
 	}
 }
+
+// A proxy's health check (a PROXY v2 LOCAL header, then the greeting) is
+// logged at debug level: a check every few seconds must not fill the log.
+func TestHealthCheckLoggedAtDebug(t *testing.T) {
+	ts := startServer(t, aliceBackend(), daemon.ModePlain, trustLoopback)
+	hdr := &proxyproto.Header{Version: 2, Command: proxyproto.LOCAL, TransportProtocol: proxyproto.UNSPEC}
+	b, err := hdr.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ts.dialProxied(t, string(b))
+	c.expect("+OK POP3 server ready")
+	c.cmd("QUIT", "+OK bye")
+	ts.waitLog(t, "level=DEBUG msg=connect remote=127.0.0.1:")
+	ts.waitLog(t, "level=DEBUG msg=disconnect remote_ip=127.0.0.1")
+	// A real client through the proxy is logged as before.
+	d := ts.dialProxied(t, proxyV1("203.0.113.9"))
+	d.expect("+OK POP3 server ready")
+	d.cmd("QUIT", "+OK bye")
+	ts.waitLog(t, "level=INFO msg=connect remote=203.0.113.9:5555")
+}

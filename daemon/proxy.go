@@ -51,6 +51,7 @@ func (s *session) readProxyHeader() bool {
 			"listener", s.mode.String(), "err", err)
 		return false
 	}
+	s.healthCheck = h.Command.IsLocal()
 	if h.Command.IsProxy() {
 		// A proxy that terminated TLS itself says so in the SSL TLV
 		// (HAProxy's send-proxy-v2-ssl); one passing TLS through sends

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -66,6 +67,10 @@ type session struct {
 	// or a PROXY v2 SSL TLV from a trusted proxy). Credentials may come in
 	// clear text from it; STLS is still offered to the proxy.
 	offloaded bool
+	// healthCheck: the connection started with a PROXY v2 LOCAL header,
+	// which proxies send for their own health checks; its connect and
+	// disconnect are logged at debug level, not every few seconds at info.
+	healthCheck bool
 	start     time.Time
 
 	br         *bufio.Reader
@@ -156,6 +161,14 @@ func (s *session) remoteIPString() string {
 	return ""
 }
 
+// connLogLevel is the level of the connect and disconnect lines.
+func (s *session) connLogLevel() slog.Level {
+	if s.healthCheck && s.authUser == "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
 // authAllowed reports whether credentials may be sent on this connection.
 func (s *session) authAllowed() bool {
 	return s.tls || s.offloaded || s.cfg.AllowInsecureAuth || s.remoteIP.IsLoopback()
@@ -169,7 +182,7 @@ func (s *session) serve() {
 			return
 		}
 	}
-	s.srv.logger.Info("connect", "remote", s.remote.String(), "listener", s.mode.String())
+	s.srv.logger.Log(s.ctx, s.connLogLevel(), "connect", "remote", s.remote.String(), "listener", s.mode.String())
 	if s.mode == ModeTLS {
 		if !s.proxied && s.rejectProxyBeforeTLS() {
 			return
@@ -216,7 +229,7 @@ func (s *session) finish() {
 	s.conn.Close()
 	s.raw.Close()
 	s.stop()
-	s.srv.logger.Info("disconnect", "remote_ip", s.remoteIPString(), "user", s.authUser,
+	s.srv.logger.Log(context.Background(), s.connLogLevel(), "disconnect", "remote_ip", s.remoteIPString(), "user", s.authUser,
 		"bytes_sent", s.out.n, "duration", time.Since(s.start).Round(time.Millisecond))
 	s.srv.remove(s)
 }
