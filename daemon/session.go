@@ -71,7 +71,7 @@ type session struct {
 	// which proxies send for their own health checks; its connect and
 	// disconnect are logged at debug level, not every few seconds at info.
 	healthCheck bool
-	start     time.Time
+	start       time.Time
 
 	br         *bufio.Reader
 	bw         *outWriter
