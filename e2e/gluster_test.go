@@ -366,8 +366,9 @@ func TestGlusterSharedMaildirs(t *testing.T) {
 type soakLedger struct {
 	mu        sync.Mutex
 	delivered map[string]map[int]bool
-	deleted   map[string]map[int]bool // DELE'd in a session whose QUIT got +OK
-	maybe     map[string]map[int]bool // DELE'd in a session whose QUIT got no answer
+	deleted   map[string]map[int]bool   // DELE'd in a session whose QUIT got +OK
+	maybe     map[string]map[int]bool   // DELE'd in a session whose QUIT got no answer
+	uidl      map[string]map[int]string // the UIDL each message had, on any host
 	sessions  int
 	retrieved int
 	inUse     int
@@ -391,7 +392,8 @@ func (l *soakLedger) fail(format string, args ...any) {
 }
 
 func (g *glusterLab) soak(t *testing.T, cl string) {
-	led := &soakLedger{delivered: map[string]map[int]bool{}, deleted: map[string]map[int]bool{}, maybe: map[string]map[int]bool{}}
+	led := &soakLedger{delivered: map[string]map[int]bool{}, deleted: map[string]map[int]bool{},
+		maybe: map[string]map[int]bool{}, uidl: map[string]map[int]string{}}
 	users := make([]string, glusterUsers)
 	next := 1
 	for i := range users {
@@ -508,6 +510,19 @@ func (g *glusterLab) soakSession(cl string, led *soakLedger, user string, h *glu
 	led.mu.Lock()
 	led.sessions++
 	led.mu.Unlock()
+	if l, err := p.cmd("UIDL"); err != nil || !strings.HasPrefix(l, "+OK") {
+		return
+	}
+	uids, err := p.multi()
+	if err != nil {
+		return
+	}
+	uidOf := make(map[int]string)
+	for _, l := range uids {
+		n, uid, _ := strings.Cut(l, " ")
+		k, _ := strconv.Atoi(n)
+		uidOf[k] = uid
+	}
 	if l, err := p.cmd("LIST"); err != nil || !strings.HasPrefix(l, "+OK") {
 		return
 	}
@@ -541,6 +556,15 @@ func (g *glusterLab) soakSession(cl string, led *soakLedger, user string, h *glu
 		}
 		led.mu.Lock()
 		led.retrieved++
+		// A message keeps its UIDL whichever host serves it, and on
+		// every later login (the size cache and UIDL records are shared).
+		if led.uidl[user] == nil {
+			led.uidl[user] = make(map[int]string)
+		}
+		if prev, ok := led.uidl[user][id]; ok && prev != uidOf[n] {
+			led.errs = append(led.errs, fmt.Sprintf("%s on %s: message %d has UIDL %q, earlier %q", user, h.name, id, uidOf[n], prev))
+		}
+		led.uidl[user][id] = uidOf[n]
 		led.mu.Unlock()
 		if rng.IntN(2) == 0 {
 			if l, err := p.cmd(fmt.Sprintf("DELE %d", n)); err != nil || !strings.HasPrefix(l, "+OK") {
@@ -651,6 +675,12 @@ func (g *glusterLab) partition(t *testing.T, cl string) {
 	a.c.SetDeadline(time.Now().Add(90 * time.Second))
 	l, err = a.cmd("QUIT")
 	t.Logf("QUIT on b1 after the partition: %q %v", l, err)
+	time.Sleep(500 * time.Millisecond)
+	for _, line := range strings.Split(b1.pop3d.stderr.String(), "\n") {
+		if strings.Contains(line, "user=part") && !strings.Contains(line, "msg=login ") {
+			t.Logf("b1: %s", line)
+		}
+	}
 	// Whatever b1 answered: 9001 (deleted by b1) may be gone or not (b1's
 	// UPDATE may have failed), 9002 and 9003 are gone (b2's QUIT said +OK),
 	// 9004 and 9005 are there, and nothing is there twice.
