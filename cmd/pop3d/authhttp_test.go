@@ -18,7 +18,7 @@ import (
 
 // greeter is a POP3 backend stand-in for health checks: it greets and
 // closes.
-func greeter(t *testing.T, greeting string) netip.AddrPort {
+func greeter(t testing.TB, greeting string) netip.AddrPort {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +39,7 @@ func greeter(t *testing.T, greeting string) netip.AddrPort {
 }
 
 // closedPort is an address nobody listens on.
-func closedPort(t *testing.T) netip.AddrPort {
+func closedPort(t testing.TB) netip.AddrPort {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +59,7 @@ type authFixture struct {
 	server *daemon.Server // its brute-force penalty
 }
 
-func newAuthFixture(t *testing.T) authFixture {
+func newAuthFixture(t testing.TB) authFixture {
 	t.Helper()
 	fx := authFixture{log: &testlog.Buffer{}, up: greeter(t, "+OK POP3 server ready"), down: closedPort(t)}
 	pw, _ := passwdFixture(t,
@@ -287,6 +287,29 @@ func TestHealthProxyLocal(t *testing.T) {
 		// check passes too, its header is refused after the greeting.
 		if err != nil {
 			t.Errorf("trusted=%v: %v", trusted, err)
+		}
+	}
+}
+
+// BenchmarkAuthHTTP is one nginx auth request end to end over loopback
+// HTTP (a cheap {SHA} hash, so that the server's own cost shows).
+func BenchmarkAuthHTTP(b *testing.B) {
+	fx := newAuthFixture(b)
+	req, _ := http.NewRequest("GET", fx.srv.URL+authPath, nil)
+	req.Header.Set("Auth-Method", "plain")
+	req.Header.Set("Auth-Protocol", "pop3")
+	req.Header.Set("Auth-Login-Attempt", "1")
+	req.Header.Set("Client-IP", "192.0.2.42")
+	req.Header.Set("Auth-User", "alice%40example.org")
+	req.Header.Set("Auth-Pass", "secret")
+	for b.Loop() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("Auth-Status") != "OK" {
+			b.Fatal(resp.Header)
 		}
 	}
 }
