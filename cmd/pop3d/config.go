@@ -306,7 +306,23 @@ func (c *Config) Warnings() []string {
 	if len(c.Listen) == 0 && len(c.ListenTLS) == 0 && c.AuthHTTPListen == "" {
 		w = append(w, "listen and listen_tls are empty: pop3d only works socket-activated")
 	}
+	if c.AuthHTTPListen != "" && !loopbackAddr(c.AuthHTTPListen) {
+		w = append(w, "auth_http_listen "+c.AuthHTTPListen+" is not a loopback address: whoever reaches it can test passwords, and learns where users live; let only the nginx host reach it")
+	}
 	return w
+}
+
+// loopbackAddr reports whether host:port names a loopback address.
+func loopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // checkValueChars refuses control characters, which no value needs and

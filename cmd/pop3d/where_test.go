@@ -159,3 +159,24 @@ func TestClusterKeys(t *testing.T) {
 		})
 	}
 }
+
+func TestAuthHTTPListenWarning(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		warn bool
+	}{
+		{"127.0.0.1:9180", false},
+		{"[::1]:9180", false},
+		{"localhost:9180", false},
+		{"0.0.0.0:9180", true},
+		{":9180", true},
+		{"10.0.0.2:9180", true},
+	} {
+		c := DefaultConfig()
+		c.AuthHTTPListen = tt.addr
+		got := strings.Contains(strings.Join(c.Warnings(), "\n"), "auth_http_listen")
+		if got != tt.warn {
+			t.Errorf("%s: warning %v, want %v", tt.addr, got, tt.warn)
+		}
+	}
+}
