@@ -40,7 +40,9 @@ type Config struct {
 	WriteTimeout        time.Duration  // 1m: each write to the client must complete within it
 	HandshakeTimeout    time.Duration  // 30s: TLS handshake (implicit and STLS), and the PROXY header
 	MaxConnections      int            // 1000, global
-	MaxConnectionsPerIP int            // 50
+	MaxConnectionsPerIP int            // 50, counting an IPv6 /64 as one address
+	LoginTimeout        time.Duration  // 1m: from connect to a successful login, whatever the client sends
+	RefusalLogInterval  time.Duration  // 1m: connections refused over a limit are logged once per address and interval, with a count
 	AuthFailureDelay    time.Duration  // 2s
 	MaxAuthFailures     int            // 3
 	ProxyProtocolFrom   []netip.Prefix // nil: no PROXY headers accepted from anyone
@@ -78,6 +80,8 @@ func DefaultConfig() Config {
 		HandshakeTimeout:    30 * time.Second,
 		MaxConnections:      1000,
 		MaxConnectionsPerIP: 50,
+		LoginTimeout:        time.Minute,
+		RefusalLogInterval:  time.Minute,
 		AuthFailureDelay:    2 * time.Second,
 		MaxAuthFailures:     3,
 		Implementation:      "pop3d",
@@ -130,7 +134,8 @@ type Server struct {
 	mu       sync.Mutex
 	listen   map[net.Listener]struct{}
 	sessions map[*session]struct{}
-	perIP    map[netip.Addr]int
+	perIP    map[netip.Addr]int // keyed by clientKey
+	refusals refusalLog
 	idle     chan struct{} // closed when sessions drops to zero during Shutdown
 }
 
@@ -259,12 +264,13 @@ func (s *Server) accept(c net.Conn, mode Mode) {
 	go sess.serve()
 }
 
-// takeIPLocked counts one more connection from ip unless that would exceed
-// max. s.mu must be held.
+// takeIPLocked counts one more connection from ip (its clientKey) unless
+// that would exceed max. s.mu must be held.
 func (s *Server) takeIPLocked(ip netip.Addr, max int) bool {
 	if !ip.IsValid() {
 		return true
 	}
+	ip = clientKey(ip)
 	if max > 0 && s.perIP[ip] >= max {
 		return false
 	}
@@ -275,7 +281,7 @@ func (s *Server) takeIPLocked(ip netip.Addr, max int) bool {
 // refuse answers a connection over a limit and closes it. On an implicit TLS
 // listener there is no plain text to speak, so the connection is only closed.
 func (s *Server) refuse(c net.Conn, mode Mode, limit string) {
-	s.logger.Warn("connection refused", "remote", c.RemoteAddr().String(), "listener", mode.String(), "limit", limit)
+	s.logRefusal(c.RemoteAddr(), addrIP(c.RemoteAddr()), mode, limit)
 	if mode == ModePlain {
 		writeTooMany(c)
 	}
@@ -295,6 +301,7 @@ func (s *Server) remove(sess *session) {
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
 	if ip := sess.countedIP; ip.IsValid() {
+		ip = clientKey(ip)
 		if s.perIP[ip] <= 1 {
 			delete(s.perIP, ip)
 		} else {
@@ -319,6 +326,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing.Swap(true) {
 		close(s.done)
+		s.refusals.stop(s.logger)
 	}
 	for l := range s.listen {
 		l.Close()

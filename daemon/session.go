@@ -98,6 +98,7 @@ type session struct {
 func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *session {
 	ctx, stop := context.WithCancel(srv.ctx)
 	s := &session{
+		start:     time.Now(), // the login timeout runs from here
 		srv:       srv,
 		cfg:       cfg,
 		mode:      mode,
@@ -175,7 +176,6 @@ func (s *session) authAllowed() bool {
 }
 
 func (s *session) serve() {
-	s.start = time.Now()
 	defer s.finish()
 	if s.proxied {
 		if !s.readProxyHeader() {
@@ -305,6 +305,9 @@ func (s *session) loop() {
 		case s.srv.closing.Load():
 			s.goodbye("-ERR [SYS/TEMP] server shutting down")
 			return
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.loginExpired():
+			s.loginTimedOut()
+			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			s.srv.logger.Info("idle timeout", "remote_ip", s.remoteIPString(), "user", s.authUser)
 			s.goodbye("-ERR disconnected for inactivity")
@@ -315,6 +318,7 @@ func (s *session) loop() {
 			}
 			return
 		}
+		s.logCommand(line)
 		bad := s.badCmds
 		if !s.handle(line) {
 			s.flush()
@@ -338,6 +342,7 @@ func (s *session) goodbye(line string) {
 }
 
 func (s *session) reply(line string) {
+	s.logReply(line)
 	s.bw.WriteString(line)
 	s.bw.WriteString("\r\n")
 }
@@ -389,11 +394,7 @@ func (s *session) prepareRead() error {
 			return err
 		}
 	}
-	var d time.Time
-	if t := s.cfg.IdleTimeout; t > 0 {
-		d = time.Now().Add(t)
-	}
-	s.conn.SetReadDeadline(d)
+	s.conn.SetReadDeadline(s.deadlineIn(s.cfg.IdleTimeout))
 	// After arming the deadline: Shutdown sets the flag before it moves
 	// the deadline into the past, so one of the two is seen.
 	if s.srv.closing.Load() {
@@ -491,9 +492,7 @@ func trimEOL(line []byte) []byte {
 // HandshakeTimeout and switches the session to the TLS connection.
 func (s *session) handshake() error {
 	tc := tls.Server(s.conn, s.cfg.TLSConfig)
-	if t := s.cfg.HandshakeTimeout; t > 0 {
-		s.conn.SetDeadline(time.Now().Add(t))
-	}
+	s.conn.SetDeadline(s.deadlineIn(s.cfg.HandshakeTimeout))
 	// As in prepareRead: the deadline just set may have replaced the one
 	// Shutdown set to wake the session.
 	if s.srv.closing.Load() {

@@ -218,12 +218,20 @@ func parseSoak(content string) (int, error) {
 	head, _, _ := strings.Cut(c, "\n")
 	id, err := strconv.Atoi(strings.TrimPrefix(head, "X-Soak-Id: "))
 	if err != nil {
-		return 0, fmt.Errorf("no id in %q", trunc([]byte(c)))
+		return 0, fmt.Errorf("no id in %q", clip(c))
 	}
 	if want := soakMessage(id); c != want {
-		return id, fmt.Errorf("message %d corrupted: %q", id, trunc([]byte(c)))
+		return id, fmt.Errorf("message %d corrupted: %q", id, clip(c))
 	}
 	return id, nil
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
 }
 
 // deliver writes messages the way an MTA does (tmp/, then a rename into

@@ -25,7 +25,7 @@ func (u User) ExtraValue(key string) (string, bool) {
 // line is unusable is not found.
 func (f *File) Lookup(name string) (User, bool) {
 	f.refresh()
-	e, ok := f.cur.Load().t.users[name]
+	e, ok := f.cur.Load().t.lookup(name)
 	if !ok || e.refused {
 		return User{}, false
 	}
@@ -37,8 +37,8 @@ func (f *File) Users() []User {
 	f.refresh()
 	t := f.cur.Load().t
 	out := make([]User, 0, len(t.users))
-	for name, e := range t.users {
-		if !e.refused {
+	for name := range t.users {
+		if e, _ := t.lookup(name); !e.refused {
 			out = append(out, User{Name: name, Home: e.home, Extra: e.extra})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/wireform"
 	"golang.org/x/sys/unix"
 	"io"
 	"math/rand/v2"
@@ -131,6 +132,25 @@ func BenchmarkOpenSTAT(b *testing.B) {
 	}
 }
 
+// BenchmarkOpenSTATRecord is BenchmarkOpenSTAT from the listing record
+// (listcache.go): new/ and cur/ unchanged, their stamps older than the
+// racy margin, so no directory is read.
+func BenchmarkOpenSTATRecord(b *testing.B) {
+	dir := benchMaildir(b)
+	time.Sleep(racyMargin + 100*time.Millisecond) // the stamps must not be racy
+	benchOpen(b, dir).Close()                     // lists and writes the record
+	b.ResetTimer()
+	cpu := cpuTime()
+	defer reportCPU(b, cpu)
+	for b.Loop() {
+		mb := benchSTAT(b, dir)
+		if !mb.fromListing {
+			b.Fatal("the record was not used")
+		}
+		mb.Close()
+	}
+}
+
 // BenchmarkOpenUIDLLIST is a repeat login + STAT + full UIDL + full LIST at
 // 100k messages, formatted as the engine would.
 func BenchmarkOpenUIDLLIST(b *testing.B) {
@@ -212,13 +232,13 @@ func BenchmarkWireSize(b *testing.B) {
 	for len(msg) < cap(msg)-100 {
 		msg = append(msg, "A line of a typical e-mail message, about seventy octets long....\n"...)
 	}
-	var w wireCounter
+	var w wireform.Counter
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
-		w = wireCounter{}
-		w.write(msg)
+		w = wireform.Counter{}
+		w.Count(msg)
 	}
-	if w.size() == 0 {
+	if w.Size() == 0 {
 		b.Fatal("zero")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -20,11 +19,6 @@ import (
 // strings.Builder so that the names become one string without a copy.
 // dirSize is the directory's own size (see dirSize), which sizes the buffer.
 func readDir(fd int, dirSize int64, arena *strings.Builder, fn func(ino uint64, typ uint8, off, nlen int)) error {
-	// The descriptor is kept for the session and listed again (relocate,
-	// Commit): each listing starts from the beginning.
-	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
-		return os.NewSyscallError("lseek", err)
-	}
 	buf := make([]byte, direntBufSize(dirSize))
 	for {
 		n, err := unix.Getdents(fd, buf)

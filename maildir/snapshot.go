@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"io"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pop3d/pop3d/internal/wireform"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,9 +23,19 @@ import (
 // missed.
 func (m *Mailbox) snapshot(ctx context.Context) error {
 	fds := m.fds
+	// The clock before the stamps, the stamps before the listing: see
+	// listcache.go for why this order makes a change during or right after
+	// the listing show at the next login.
+	now := m.listNow()
+	stamps, local, stamped := statDirs(fds)
 	// A capacity hint from the directories' sizes (on ext4 and XFS about
 	// 40-70 bytes per entry), so that appends rarely copy.
 	sizes := [2]int64{dirSize(fds[0]), dirSize(fds[1])}
+	if local && stamped && m.loadListing(stamps, now, sizes[0]+sizes[1]) {
+		m.fromListing = true
+		return nil
+	}
+	m.hook("stamped")
 	hint := snapshotHint(sizes[0] + sizes[1])
 	var arena strings.Builder
 	arena.Grow(int(max(hint, 4<<10)))
@@ -65,6 +77,7 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 		if err != nil {
 			return wrapPath(m.dir, subdirs[d], err)
 		}
+		m.hook("listed-" + subdirs[d])
 	}
 	m.names = arena.String()
 	namesCap := arena.Cap()
@@ -79,6 +92,7 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 	// dovecot-lda 2.3.19: 22 bytes ending in "no newline" got W=24, the
 	// wire form is 26), so the last byte is checked once and the result
 	// cached like a computed size.
+	complete := true // every listed message is in the snapshot
 	var todo []int
 	for i := range m.msgs {
 		if s := m.msgs[i].src; s == srcNone || s == srcW {
@@ -109,11 +123,21 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 			out = append(out, x)
 		}
 		clear(m.msgs[len(out):])
+		complete = len(out) == len(m.msgs)
 		m.msgs = out
 		m.alias = alias
 	}
 	m.resolveUIDCollisions(nil)
 	m.trim(namesCap)
+	if local && stamped && complete {
+		// Recorded only when the directories did not change while they
+		// were listed and the stamps are not racy already.
+		stamp := listStamp{at: now, dirs: stamps}
+		if again, _, ok := statDirs(fds); ok && listingFresh(stamp, again, now) {
+			m.saveListing(stamp)
+			m.hook("saved")
+		}
+	}
 	return nil
 }
 
@@ -477,7 +501,7 @@ func fileWireSize(dirfd int, name string, buf []byte, shortEOF bool) (int64, int
 		return 0, 0, err
 	}
 	defer unix.Close(fd)
-	var w wireCounter
+	var w wireform.Counter
 	for {
 		n, err := unix.Read(fd, buf)
 		if errors.Is(err, unix.EINTR) {
@@ -486,11 +510,11 @@ func fileWireSize(dirfd int, name string, buf []byte, shortEOF bool) (int64, int
 		if err != nil {
 			return 0, 0, err
 		}
-		w.write(buf[:n])
+		w.Count(buf[:n])
 		if n == 0 || (shortEOF && n < len(buf)) {
-			return w.size(), w.n, nil
+			return w.Size(), w.Raw(), nil
 		}
-		if w.n > maxMessage {
+		if w.Raw() > maxMessage {
 			return 0, 0, errors.New("larger than 64 GiB")
 		}
 	}
@@ -601,6 +625,12 @@ func (l listing) find(u string, ino uint64) (location, bool) {
 func (m *Mailbox) listAll(fds [2]int) listing {
 	l := make(listing)
 	for d, fd := range fds {
+		// The descriptors from login were listed before (the snapshot, or
+		// an earlier relisting): start from the beginning.
+		if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+			m.log.Warn("cannot list directory", "dir", subdirs[d], "err", err)
+			continue
+		}
 		var arena strings.Builder
 		err := readDir(fd, dirSize(fd), &arena, func(ino uint64, _ uint8, off, nlen int) {
 			n := arena.String()[off : off+nlen]

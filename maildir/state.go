@@ -44,8 +44,8 @@ type mailState struct {
 // parseState parses a state file. now bounds the times accepted. The
 // second result describes the damage found, if any, for the log.
 func parseState(b []byte, now int64) (mailState, string) {
-	st := mailState{retr: make(map[string]int64)}
 	first, rest, _ := bytes.Cut(b, []byte("\n"))
+	st := mailState{retr: make(map[string]int64, bytes.Count(rest, []byte("\n")))}
 	if string(first) != stateMagic {
 		return st, "bad header"
 	}
@@ -61,24 +61,25 @@ func parseState(b []byte, now int64) (mailState, string) {
 		if len(ln) == 0 {
 			continue
 		}
-		// "retr T NAME": the name is the rest of the line (a Maildir
-		// name may hold spaces, never a newline).
-		f := strings.SplitN(string(ln), " ", 3)
-		if len(f) < 2 {
+		// "login T" or "retr T NAME": the name is the rest of the line (a
+		// Maildir name may hold spaces, never a newline).
+		kind, tail, ok := bytes.Cut(ln, []byte(" "))
+		if !ok {
 			note(n, "too few fields")
 			continue
 		}
-		t, err := strconv.ParseInt(f[1], 10, 64)
+		num, name, hasName := bytes.Cut(tail, []byte(" "))
+		t, err := strconv.ParseInt(string(num), 10, 64)
 		if err != nil || t <= 0 || t > now {
 			note(n, "bad or future time")
 			continue
 		}
 		switch {
-		case f[0] == "login" && len(f) == 2:
+		case string(kind) == "login" && !hasName:
 			st.login = max(st.login, t)
-		case f[0] == "retr" && len(f) == 3 && f[2] != "":
-			if old, ok := st.retr[f[2]]; !ok || t < old {
-				st.retr[f[2]] = t
+		case string(kind) == "retr" && hasName && len(name) > 0:
+			if old, ok := st.retr[string(name)]; !ok || t < old {
+				st.retr[string(name)] = t
 			}
 		default:
 			note(n, "unknown record")
@@ -90,11 +91,13 @@ func parseState(b []byte, now int64) (mailState, string) {
 // format returns the file form of st.
 func (st *mailState) format() []byte {
 	names := make([]string, 0, len(st.retr))
+	size := len(stateMagic) + 32
 	for u := range st.retr {
 		names = append(names, u)
+		size += len(u) + 32
 	}
 	slices.Sort(names)
-	b := make([]byte, 0, 32+len(names)*48)
+	b := make([]byte, 0, size)
 	b = append(b, stateMagic+"\n"...)
 	if st.login > 0 {
 		b = append(b, "login "...)

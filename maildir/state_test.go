@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,5 +222,22 @@ func TestStateTmpSymlinkNotFollowed(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(target); string(b) != "keep" {
 		t.Fatalf("symlink target written: %q", b)
+	}
+}
+
+// BenchmarkStateRoundTrip: parsing and writing back the state of a
+// 100k-message mailbox whose messages were all retrieved (the largest
+// file EXPIRE keeps), the cost a login and a QUIT pay for it.
+func BenchmarkStateRoundTrip(b *testing.B) {
+	st := mailState{retr: make(map[string]int64, 100_000)}
+	for i := range 100_000 {
+		st.retr[fmt.Sprintf("%d.M%dP%d.host.example.org", 1_700_000_000+i, i, i)] = 1_700_000_000 + int64(i)
+	}
+	st.login = 1_700_000_000
+	data := st.format()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		got, _ := parseState(data, 1<<40)
+		_ = got.format()
 	}
 }

@@ -18,8 +18,9 @@ import (
 )
 
 // maxUserLen bounds a login name; longer ones cannot be in a password file
-// worth having and only make logs and paths awkward.
-const maxUserLen = 255
+// worth having and only make logs and paths awkward. The password file
+// warns about longer names with the same constant.
+const maxUserLen = htpasswd.MaxUserLen
 
 // authenticator is what the backend needs of a password file.
 type authenticator interface {

@@ -46,7 +46,7 @@ func checkAll(opts *options) (problems, warnings []string) {
 	cfg, err := opts.load()
 	problems = append(problems, errorLines(err)...)
 	problems = append(problems, errorLines(cfg.Validate())...)
-	warnings = cfg.Warnings()
+	warnings = append(cfg.Warnings(), envWarnings(opts.env)...)
 
 	static, err := staticUsers(opts.env)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pop3d/pop3d/daemon"
+	"github.com/pop3d/pop3d/internal/regfile"
 	"github.com/pop3d/pop3d/maildir"
 )
 
@@ -45,9 +46,11 @@ type Config struct {
 	TLSMinVersion       uint16
 	AllowInsecureAuth   bool
 	IdleTimeout         time.Duration
+	LoginTimeout        time.Duration
 	MaxConnections      int
 	MaxConnectionsPerIP int
 	AuthFailureDelay    time.Duration
+	AuthCacheTTL        time.Duration
 	MaxAuthFailures     int
 	ProxyProtocolFrom   []netip.Prefix
 	TLSOffloadFrom      []netip.Prefix
@@ -117,12 +120,16 @@ func keys() []key {
 			set: func(c *Config, v string) error { return setBool(&c.AllowInsecureAuth, v) }},
 		{name: "idle_timeout", def: "10m", help: "idle timeout per command, in every state",
 			set: func(c *Config, v string) error { return setDuration(&c.IdleTimeout, v) }},
+		{name: "login_timeout", def: "60s", help: "time from connect to a successful login; 0 = none (idle_timeout only)",
+			set: func(c *Config, v string) error { return setDuration(&c.LoginTimeout, v) }},
 		{name: "max_connections", def: "1000", help: "global connection limit; 0 = unlimited",
 			set: func(c *Config, v string) error { return setInt(&c.MaxConnections, v) }},
 		{name: "max_connections_per_ip", def: "50", help: "connection limit per client IP; 0 = unlimited",
 			set: func(c *Config, v string) error { return setInt(&c.MaxConnectionsPerIP, v) }},
 		{name: "auth_failure_delay", def: "2s", help: "delay before answering a failed login",
 			set: func(c *Config, v string) error { return setDuration(&c.AuthFailureDelay, v) }},
+		{name: "auth_cache_ttl", def: "15m", help: "how long a verified bcrypt/argon2/yescrypt/SHA-crypt password lets the same password in without hashing; 0 = off",
+			set: func(c *Config, v string) error { return setDuration(&c.AuthCacheTTL, v) }},
 		{name: "max_auth_failures", def: "3", help: "failed logins before the connection is closed; 0 = unlimited",
 			set: func(c *Config, v string) error { return setInt(&c.MaxAuthFailures, v) }},
 		{name: "proxy_protocol_from", def: "", help: "CIDRs whose connections start with a PROXY v1/v2 header, comma-separated",
@@ -257,9 +264,18 @@ func ParseConfig(c *Config, name string, r io.Reader) error {
 
 // LoadConfig returns the defaults overlaid with the config file at path.
 // With explicit false, a missing file is not an error (the default path).
+// Anything but a regular file (a FIFO, a device other than /dev/null, a
+// directory) is an error naming it, never waited on.
 func LoadConfig(path string, explicit bool) (Config, error) {
 	c := DefaultConfig()
-	f, err := os.Open(path)
+	if path == os.DevNull {
+		// The usual way to say "no config file, flags only"; the only
+		// device accepted.
+		return c, nil
+	}
+	// Not os.Open: a FIFO or device at path would block the start, or a
+	// SIGHUP and with it the signal loop.
+	f, _, err := regfile.Open(path)
 	if err != nil {
 		if !explicit && errors.Is(err, os.ErrNotExist) {
 			return c, nil
@@ -296,6 +312,9 @@ func (c *Config) Warnings() []string {
 	}
 	if c.IdleTimeout == 0 {
 		w = append(w, "idle_timeout 0 disables the idle timeout: idle clients are never disconnected")
+	}
+	if c.LoginTimeout == 0 {
+		w = append(w, "login_timeout 0 disables the login timeout: silent connections hold their slots for idle_timeout")
 	}
 	if c.AllowInsecureAuth {
 		w = append(w, "allow_insecure_auth = yes: passwords may cross the network in clear text")

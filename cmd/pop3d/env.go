@@ -36,10 +36,12 @@ type envSetting struct {
 // envName is the variable of a config key: listen -> POP3D_LISTEN.
 func envName(keyName string) string { return envPrefix + strings.ToUpper(keyName) }
 
-// envSettings returns the config keys environ sets, in key order. A
-// POP3D_ variable that is no key is an error, as an unknown key in the
-// file is: a typo must not pass silently.
-func envSettings(environ []string) ([]envSetting, error) {
+// envSettings returns the config keys environ sets, in key order, and the
+// POP3D_ variables that name no key, sorted. Those are warned about
+// (-check, the startup log) rather than refused: a container or CI
+// environment may carry POP3D_ variables meant for something else, and a
+// server must not stop for them; a typo still shows.
+func envSettings(environ []string) ([]envSetting, []string) {
 	byName := make(map[string]string)
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
@@ -48,7 +50,6 @@ func envSettings(environ []string) ([]envSetting, error) {
 		}
 	}
 	var out []envSetting
-	var errs []error
 	for _, k := range keys() {
 		name := envName(k.name)
 		v, ok := byName[name]
@@ -65,10 +66,18 @@ func envSettings(environ []string) ([]envSetting, error) {
 		unknown = append(unknown, name)
 	}
 	slices.Sort(unknown)
+	return out, unknown
+}
+
+// envWarnings are the warnings about the environment: unknown POP3D_
+// variables.
+func envWarnings(environ []string) []string {
+	_, unknown := envSettings(environ)
+	var w []string
 	for _, name := range unknown {
-		errs = append(errs, fmt.Errorf("environment: unknown variable %s (config keys are %s<KEY>)", name, envPrefix))
+		w = append(w, fmt.Sprintf("environment: %s is no configuration key (keys are %s<KEY>), ignored", name, envPrefix))
 	}
-	return out, errors.Join(errs...)
+	return w
 }
 
 // applyEnv sets cfg from the environment's settings.

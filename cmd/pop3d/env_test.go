@@ -38,8 +38,11 @@ func TestEnvPrecedence(t *testing.T) {
 			}, ""},
 		{"bad value names the variable", []string{"-config", os.DevNull}, []string{"POP3D_LOGIN_DELAY=soon"}, nil,
 			"environment POP3D_LOGIN_DELAY: "},
-		{"unknown variable", []string{"-config", os.DevNull}, []string{"POP3D_LSITEN=:1"}, nil,
-			"unknown variable POP3D_LSITEN"},
+		{"unknown variable ignored", []string{"-config", os.DevNull}, []string{"POP3D_LSITEN=:1"}, func(t *testing.T, c Config) {
+			if w := envWarnings([]string{"POP3D_LSITEN=:1", "POP3D_AUTH=a:b"}); len(w) != 1 || !strings.Contains(w[0], "POP3D_LSITEN is no configuration key") {
+				t.Errorf("warnings %q", w)
+			}
+		}, ""},
 		{"POP3D_AUTH and the test clock are no keys but known", []string{"-config", os.DevNull},
 			[]string{"POP3D_AUTH=a:b", "POP3D_TEST_CLOCK_SKEW=1h"}, func(t *testing.T, c Config) {}, ""},
 	}

@@ -103,8 +103,8 @@ type override struct {
 // then the command-line overrides. It is called again on SIGHUP.
 func (o *options) load() (Config, error) {
 	cfg, err := LoadConfig(o.configPath, o.configExplicit)
-	settings, envErr := envSettings(o.env)
-	err = errors.Join(err, envErr, applyEnv(&cfg, settings))
+	settings, _ := envSettings(o.env)
+	err = errors.Join(err, applyEnv(&cfg, settings))
 	for _, ov := range o.overrides {
 		// Values were checked when the flag was parsed.
 		if e := ov.key.set(&cfg, ov.value); e != nil {

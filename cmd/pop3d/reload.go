@@ -36,7 +36,7 @@ func (st *state) reload() {
 	}
 
 	if cfg.PasswdFile != old.PasswdFile && !passwdOptional(&cfg, st.static) {
-		f, err := openPasswd(cfg.PasswdFile, st.logger)
+		f, err := openPasswd(&cfg, st.logger)
 		if err != nil {
 			st.logger.Error("reload: new passwd_file unusable, keeping the old one", "passwd_file", old.PasswdFile, "err", err)
 			cfg.PasswdFile = old.PasswdFile
@@ -46,6 +46,9 @@ func (st *state) reload() {
 		}
 	} else {
 		st.reloadPasswd()
+	}
+	if st.passwd != nil {
+		st.passwd.SetAuthCacheTTL(cfg.AuthCacheTTL)
 	}
 
 	if cfg.TLSCert != old.TLSCert || cfg.TLSKey != old.TLSKey {
@@ -62,7 +65,14 @@ func (st *state) reload() {
 		st.health.watch(cfg.Backends)
 		st.checkInterval.Store(int64(cfg.BackendCheck))
 	}
-	st.logger.Info("reloaded", "tls", st.certs != nil)
+	args := []any{"tls", st.certs != nil}
+	if st.passwd != nil {
+		// Entries survive a reload; those of users whose hash line changed
+		// are never hit again and age out (or are evicted).
+		n, valid := st.passwd.AuthCacheStats()
+		args = append(args, "auth_cache_entries", n, "auth_cache_valid", valid)
+	}
+	st.logger.Info("reloaded", args...)
 }
 
 // switchCerts follows a change of tls_cert/tls_key, keeping the old pair in

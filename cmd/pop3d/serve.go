@@ -79,7 +79,7 @@ func serve(opts *options, cfg Config, stderr io.Writer) int {
 // and the password file), then drops privileges.
 func (st *state) start() error {
 	cfg := &st.cfg
-	for _, w := range cfg.Warnings() {
+	for _, w := range append(cfg.Warnings(), envWarnings(st.opts.env)...) {
 		st.logger.Warn("config: " + w)
 	}
 	if err := maildir.CheckTemplate(cfg.Maildir); err != nil {
@@ -108,7 +108,7 @@ func (st *state) start() error {
 		st.logger.Info("users from the environment", "variable", envAuth, "users", st.static.Len())
 	}
 	if !passwdOptional(cfg, st.static) {
-		st.passwd, err = openPasswd(cfg.PasswdFile, st.logger)
+		st.passwd, err = openPasswd(cfg, st.logger)
 		if err != nil {
 			return fmt.Errorf("passwd_file: %w", err)
 		}
@@ -175,8 +175,8 @@ func (st *state) backendSettings(cfg *Config) backendSettings {
 
 // openPasswd opens the password file with pop3d's checks of the extra
 // fields (policy.go).
-func openPasswd(path string, logger *slog.Logger) (*htpasswd.File, error) {
-	return htpasswd.OpenWith(path, htpasswd.Options{Logger: logger, CheckExtra: checkExtra})
+func openPasswd(cfg *Config, logger *slog.Logger) (*htpasswd.File, error) {
+	return htpasswd.OpenWith(cfg.PasswdFile, htpasswd.Options{Logger: logger, CheckExtra: checkExtra, AuthCacheTTL: cfg.AuthCacheTTL})
 }
 
 // daemonConfig translates the config for the engine.
@@ -190,6 +190,7 @@ func (st *state) daemonConfig(cfg *Config) daemon.Config {
 	}
 	dc.AllowInsecureAuth = cfg.AllowInsecureAuth
 	dc.IdleTimeout = cfg.IdleTimeout
+	dc.LoginTimeout = cfg.LoginTimeout
 	dc.MaxConnections = cfg.MaxConnections
 	dc.MaxConnectionsPerIP = cfg.MaxConnectionsPerIP
 	dc.AuthFailureDelay = cfg.AuthFailureDelay
