@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"net"
@@ -290,7 +291,7 @@ func (s *session) logout() {
 			"del", itoa(int64(st.deleted))+"/"+itoa(int64(st.messages)),
 			"size", st.size)
 	}
-	s.log.Info("disconnect", attrs...)
+	s.log.Log(context.Background(), s.connLogLevel(), "disconnect", attrs...)
 	if s.obs != nil && s.isConnected {
 		s.obs.Disconnect(&s.h, Disconnect{How: how, Octets: s.unreported(), Sent: s.out.n,
 			Retrieved: s.stats.retr, Duration: d})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
+	"github.com/pires/go-proxyproto/tlvparse"
 )
 
 // proxyBufSize is the reader used for the PROXY header only; the header is
@@ -89,7 +90,16 @@ func (s *session) readProxyHeader() bool {
 	// would make it a loopback client allowed cleartext logins, and would
 	// have fail2ban ban the proxy.
 	s.remote, s.remoteIP = unknownAddr{}, netip.Addr{}
+	s.healthCheck = h.Command.IsLocal()
 	if h.Command.IsProxy() {
+		// A proxy that terminated TLS itself says so in the SSL TLV
+		// (HAProxy's send-proxy-v2-ssl); one passing TLS through sends
+		// none, so its plain-text clients stay refused.
+		if tlvs, err := h.TLVs(); err == nil {
+			if ssl, ok := tlvparse.FindSSL(tlvs); ok && ssl.ClientSSL() {
+				s.offloaded = true
+			}
+		}
 		if ip := addrIP(h.SourceAddr); ip.IsValid() {
 			s.remote = h.SourceAddr
 			s.remoteIP = ip

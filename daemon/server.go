@@ -49,6 +49,12 @@ type Config struct {
 	ProxyProtocolFrom   []netip.Prefix // nil: no PROXY headers accepted from anyone
 	Implementation      string         // CAPA IMPLEMENTATION value, e.g. "pop3d-0.1.0"
 	Observer            Observer       // nil: none; told of sessions' events (observer.go)
+	// TLSOffloadFrom names proxies that terminate TLS for their clients
+	// (nginx's mail proxy): their connections count as encrypted when
+	// deciding whether credentials may be sent. It is matched against the
+	// address the connection really comes from, never one from a PROXY
+	// header.
+	TLSOffloadFrom []netip.Prefix
 
 	// RFC 2449 LOGIN-DELAY and EXPIRE as CAPA announces them before login.
 	// The Backend enforces LOGIN-DELAY; the engine applies Expire to a
@@ -87,10 +93,17 @@ func DefaultConfig() Config {
 // trustsProxy reports whether connections from ip must start with a PROXY
 // protocol header.
 func (c *Config) trustsProxy(ip netip.Addr) bool {
-	if !ip.IsValid() {
-		return false
-	}
-	for _, p := range c.ProxyProtocolFrom {
+	return ip.IsValid() && containsAddr(c.ProxyProtocolFrom, ip)
+}
+
+// offloadsTLS reports whether ip is a proxy that terminates TLS for its
+// clients.
+func (c *Config) offloadsTLS(ip netip.Addr) bool {
+	return ip.IsValid() && containsAddr(c.TLSOffloadFrom, ip)
+}
+
+func containsAddr(prefixes []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range prefixes {
 		if p.Contains(ip) {
 			return true
 		}
@@ -159,6 +172,7 @@ func New(backend Backend, cfg Config, logger *slog.Logger) *Server {
 // reload); sessions already running keep theirs.
 func (s *Server) SetConfig(cfg Config) {
 	cfg.ProxyProtocolFrom = append([]netip.Prefix(nil), cfg.ProxyProtocolFrom...)
+	cfg.TLSOffloadFrom = append([]netip.Prefix(nil), cfg.TLSOffloadFrom...)
 	s.cfg.Store(&cfg)
 }
 

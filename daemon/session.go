@@ -63,7 +63,15 @@ type session struct {
 	local     net.Addr   // the address the client connected to, likewise
 	remoteIP  netip.Addr
 	tls       bool
-	start     time.Time
+	// offloaded: a proxy terminated TLS for the client (tls_offload_from,
+	// or a PROXY v2 SSL TLV from a trusted proxy). Credentials may come in
+	// clear text from it; STLS is still offered to the proxy.
+	offloaded bool
+	// healthCheck: the connection started with a PROXY v2 LOCAL header,
+	// which proxies send for their own health checks; its connect and
+	// disconnect are logged at debug level, not every few seconds at info.
+	healthCheck bool
+	start       time.Time
 
 	br         *bufio.Reader
 	bw         *outWriter
@@ -112,6 +120,7 @@ func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *
 		remote:    c.RemoteAddr(),
 		local:     c.LocalAddr(),
 		remoteIP:  addrIP(c.RemoteAddr()),
+		offloaded: cfg.offloadsTLS(addrIP(c.RemoteAddr())),
 		firstLine: true,
 		log:       srv.logger,
 		obs:       cfg.Observer,
@@ -166,9 +175,17 @@ func (s *session) remoteIPString() string {
 	return ""
 }
 
+// connLogLevel is the level of the connect and disconnect lines.
+func (s *session) connLogLevel() slog.Level {
+	if s.healthCheck && s.authUser == "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
 // authAllowed reports whether credentials may be sent on this connection.
 func (s *session) authAllowed() bool {
-	return s.tls || s.cfg.AllowInsecureAuth || s.remoteIP.IsLoopback()
+	return s.tls || s.offloaded || s.cfg.AllowInsecureAuth || s.remoteIP.IsLoopback()
 }
 
 func (s *session) serve() {
@@ -180,7 +197,7 @@ func (s *session) serve() {
 			return
 		}
 	}
-	s.log.Info("connect", "remote", s.remote.String(), "listener", s.mode.String())
+	s.log.Log(s.ctx, s.connLogLevel(), "connect", "remote", s.remote.String(), "listener", s.mode.String())
 	s.connected()
 	if s.mode == ModeTLS {
 		if !s.proxied && s.rejectProxyBeforeTLS() {

@@ -54,6 +54,11 @@ type Config struct {
 	AuthCacheTTL        time.Duration
 	MaxAuthFailures     int
 	ProxyProtocolFrom   []netip.Prefix
+	TLSOffloadFrom      []netip.Prefix
+	AuthHTTPListen      string
+	Backends            []netip.AddrPort
+	BackendCheck        time.Duration
+	BackendCheckProxy   bool
 	LoginDelay          time.Duration
 	Expire              daemon.Expire
 	APOP                bool
@@ -131,7 +136,17 @@ func keys() []key {
 		{name: "max_auth_failures", def: "3", help: "failed logins before the connection is closed; 0 = unlimited",
 			set: func(c *Config, v string) error { return setInt(&c.MaxAuthFailures, v) }},
 		{name: "proxy_protocol_from", def: "", help: "CIDRs whose connections start with a PROXY v1/v2 header, comma-separated",
-			set: setPrefixes},
+			set: func(c *Config, v string) error { return setPrefixes(&c.ProxyProtocolFrom, v) }},
+		{name: "tls_offload_from", def: "", help: "CIDRs of proxies that terminate TLS for their clients: their connections count as encrypted, comma-separated",
+			set: func(c *Config, v string) error { return setPrefixes(&c.TLSOffloadFrom, v) }},
+		{name: "auth_http_listen", def: "", help: "address serving nginx's mail auth_http protocol at /auth; empty: off",
+			set: setAuthHTTPListen},
+		{name: "backends", def: "", help: "POP3 backends (IP:port) users are spread over by the auth_http server, comma-separated",
+			set: setBackends},
+		{name: "backend_check_interval", def: "5s", help: "how often the auth_http server checks each backend's POP3 greeting; 0 = never",
+			set: func(c *Config, v string) error { return setDuration(&c.BackendCheck, v) }},
+		{name: "backend_check_proxy", def: "yes", help: "backend checks start with a PROXY v2 LOCAL header (the backends trust this host's nginx)", isBool: true,
+			set: func(c *Config, v string) error { return setBool(&c.BackendCheckProxy, v) }},
 		{name: "login_delay", def: "0", help: "RFC 2449 LOGIN-DELAY: shortest time between two logins of a user (seconds or e.g. 15m); 0 = off",
 			set: func(c *Config, v string) error { return setLoginDelay(&c.LoginDelay, v) }},
 		{name: "expire", def: "never", help: "RFC 2449 EXPIRE: days after its first retrieval a message is deleted; 0 = at QUIT; never",
@@ -314,10 +329,26 @@ func (c *Config) Warnings() []string {
 	if c.APOP {
 		w = append(w, "apop = yes: APOP uses MD5 and needs plain-text passwords on the server (CVE-2007-1558); TLS with PASS or AUTH PLAIN is better")
 	}
-	if len(c.Listen) == 0 && len(c.ListenTLS) == 0 {
+	if len(c.Listen) == 0 && len(c.ListenTLS) == 0 && c.AuthHTTPListen == "" {
 		w = append(w, "listen and listen_tls are empty: pop3d only works socket-activated")
 	}
+	if c.AuthHTTPListen != "" && !loopbackAddr(c.AuthHTTPListen) {
+		w = append(w, "auth_http_listen "+c.AuthHTTPListen+" is not a loopback address: whoever reaches it can test passwords, and learns where users live; let only the nginx host reach it")
+	}
 	return w
+}
+
+// loopbackAddr reports whether host:port names a loopback address.
+func loopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // checkValueChars refuses control characters, which no value needs and
@@ -431,7 +462,7 @@ func setAddrs(dst *[]string, v string) error {
 	return nil
 }
 
-func setPrefixes(c *Config, v string) error {
+func setPrefixes(dst *[]netip.Prefix, v string) error {
 	parts, err := splitList(v)
 	if err != nil {
 		return err
@@ -452,8 +483,60 @@ func setPrefixes(c *Config, v string) error {
 		}
 		prefixes = append(prefixes, pf.Masked())
 	}
-	c.ProxyProtocolFrom = prefixes
+	*dst = prefixes
 	return nil
+}
+
+func setAuthHTTPListen(c *Config, v string) error {
+	if v == "" {
+		c.AuthHTTPListen = ""
+		return nil
+	}
+	var addrs []string
+	if err := setAddrs(&addrs, v); err != nil {
+		return err
+	}
+	if len(addrs) != 1 {
+		return errors.New("one address only")
+	}
+	c.AuthHTTPListen = addrs[0]
+	return nil
+}
+
+// setBackends takes IP:port pairs: nginx connects to the address the auth
+// server names and refuses host names there.
+func setBackends(c *Config, v string) error {
+	parts, err := splitList(v)
+	if err != nil {
+		return err
+	}
+	var out []netip.AddrPort
+	seen := make(map[netip.AddrPort]bool)
+	for _, p := range parts {
+		ap, err := parseBackend(p)
+		if err != nil {
+			return err
+		}
+		if seen[ap] {
+			return fmt.Errorf("backend %s listed twice", ap)
+		}
+		seen[ap] = true
+		out = append(out, ap)
+	}
+	c.Backends = out
+	return nil
+}
+
+// parseBackend parses IP:port ([v6]:port); the port must not be 0.
+func parseBackend(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not IP:port (nginx needs an IP address, not a name)", s)
+	}
+	if ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%q: port 0", s)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
 func setTLSVersion(c *Config, v string) error {

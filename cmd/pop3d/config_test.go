@@ -33,6 +33,8 @@ func TestDefaultConfig(t *testing.T) {
 		AuthFailureDelay:    2 * time.Second,
 		AuthCacheTTL:        15 * time.Minute,
 		MaxAuthFailures:     3,
+		BackendCheck:        5 * time.Second,
+		BackendCheckProxy:   true,
 		LogLevel:            slog.LevelInfo,
 		ControlSocket:       "/run/pop3d/control",
 	}

@@ -98,10 +98,11 @@ func bindListeners(cfg *Config) ([]listener, error) {
 
 // openListeners returns the sockets to serve: the inherited ones under
 // socket activation, else those of the config. It refuses to start with
-// none, and with an implicit-TLS socket but no certificate. metricsLs are
-// the sockets of the metrics HTTP server: inherited ones named "metrics",
-// else metrics_listen bound.
-func openListeners(cfg *Config, haveTLS bool, logger *slog.Logger) (ls []listener, metricsLs []net.Listener, err error) {
+// none (unless authOnly: the auth_http server is all this pop3d serves), and
+// with an implicit-TLS socket but no certificate. metricsLs are the sockets
+// of the metrics HTTP server: inherited ones named "metrics", else
+// metrics_listen bound.
+func openListeners(cfg *Config, haveTLS, authOnly bool, logger *slog.Logger) (ls []listener, metricsLs []net.Listener, err error) {
 	byName, activated, err := inheritedListeners()
 	if err != nil {
 		return nil, nil, err
@@ -132,6 +133,9 @@ func openListeners(cfg *Config, haveTLS bool, logger *slog.Logger) (ls []listene
 		if err != nil {
 			return nil, nil, err
 		}
+	}
+	if len(ls) == 0 && authOnly {
+		return nil, metricsLs, nil
 	}
 	if err := checkListeners(ls, haveTLS); err != nil {
 		closeListeners(ls)

@@ -7,6 +7,8 @@
 //	pop3d passwd [-f FILE] [-scheme bcrypt|sha512-crypt] [-d] USER
 //	pop3d who [-config FILE] [-control-socket PATH]
 //	pop3d kick [-config FILE] [-control-socket PATH] USER|SESSION-ID
+//	pop3d where [-config FILE] USER...
+//	pop3d transport-map [-config FILE] [-transport smtp|lmtp] [-port N] [-domain DOMAIN]
 //
 // Every key of the config file has a flag (passwd_file is -passwd-file) and
 // an environment variable (POP3D_PASSWD_FILE); flags override the
@@ -53,6 +55,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return runControl(args[0], args[1:], stdout, stderr)
 		case "uidl":
 			return runUIDL(args[1:], stdout, stderr)
+		case "where":
+			return runWhere(args[1:], stdout, stderr)
+		case "transport-map":
+			return runTransportMap(args[1:], stdout, stderr)
 		}
 	}
 	opts, err := parseArgs(args, stderr)
@@ -154,7 +160,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		fmt.Fprintf(stderr, "Usage:\n  pop3d [-config FILE] [-check] [-version] [-KEY VALUE ...]\n"+
 			"  pop3d passwd [-f FILE] [-scheme bcrypt|sha512-crypt] [-d] USER\n"+
 			"  pop3d who [-config FILE] [-control-socket PATH]\n"+
-			"  pop3d kick [-config FILE] [-control-socket PATH] USER|SESSION-ID\n\nFlags:\n")
+			"  pop3d kick [-config FILE] [-control-socket PATH] USER|SESSION-ID\n"+
+			"  pop3d where [-config FILE] USER...\n"+
+			"  pop3d transport-map [-config FILE] [-transport smtp|lmtp] [-port N] [-domain DOMAIN]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -19,14 +19,14 @@ const (
 	metricsIdleTimeout  = time.Minute
 )
 
-// health is what /healthz says: 503 until pop3d serves, 200 while it
+// readiness is what /healthz says: 503 until pop3d serves, 200 while it
 // does, 503 again once it is stopping, so that a load balancer sends no
 // new clients to a server on its way out.
-type health struct {
+type readiness struct {
 	serving atomic.Bool
 }
 
-func (h *health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+func (h *readiness) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if !h.serving.Load() {
@@ -38,7 +38,7 @@ func (h *health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 }
 
 // newMetricsServer returns the HTTP server of /metrics and /healthz.
-func newMetricsServer(m *metrics, h *health, logger *slog.Logger) *http.Server {
+func newMetricsServer(m *metrics, h *readiness, logger *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(m.reg,
 		promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{

@@ -83,9 +83,10 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
-// TestHealth: 503 until serving, 200 while serving, 503 once stopping.
-func TestHealth(t *testing.T) {
-	var h health
+// TestReadiness: /healthz is 503 until serving, 200 while serving, 503
+// once stopping.
+func TestReadiness(t *testing.T) {
+	var h readiness
 	for _, tt := range []struct {
 		serving bool
 		code    int

@@ -26,10 +26,11 @@ func (st *state) reload() {
 	}
 	old := st.cfg
 	if !slices.Equal(cfg.Listen, old.Listen) || !slices.Equal(cfg.ListenTLS, old.ListenTLS) ||
-		cfg.User != old.User || cfg.Group != old.Group ||
+		cfg.User != old.User || cfg.Group != old.Group || cfg.AuthHTTPListen != old.AuthHTTPListen ||
 		cfg.MetricsListen != old.MetricsListen || cfg.ControlSocket != old.ControlSocket {
-		st.logger.Warn("reload: listen, listen_tls, user, group, metrics_listen and control_socket changes need a restart; keeping the old ones")
+		st.logger.Warn("reload: listen, listen_tls, auth_http_listen, user, group, metrics_listen and control_socket changes need a restart; keeping the old ones")
 		cfg.Listen, cfg.ListenTLS, cfg.User, cfg.Group = old.Listen, old.ListenTLS, old.User, old.Group
+		cfg.AuthHTTPListen = old.AuthHTTPListen
 		cfg.MetricsListen, cfg.ControlSocket = old.MetricsListen, old.ControlSocket
 	}
 	for _, w := range cfg.Warnings() {
@@ -62,6 +63,10 @@ func (st *state) reload() {
 	st.logLevel.Set(cfg.LogLevel)
 	st.backend.set(st.backendSettings(&cfg))
 	st.server.SetConfig(st.daemonConfig(&cfg))
+	if st.health != nil {
+		st.health.watch(cfg.Backends)
+		st.checkInterval.Store(int64(cfg.BackendCheck))
+	}
 	args := []any{"tls", st.certs != nil}
 	if st.passwd != nil {
 		// Entries survive a reload; those of users whose hash line changed

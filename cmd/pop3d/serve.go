@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,8 +49,14 @@ type state struct {
 	metrics   *metrics        // nil without a metrics socket
 	metricsLs []net.Listener
 	httpSrv   *http.Server
-	health    health
+	readiness readiness      // what /healthz says
 	control   *controlServer // nil without a control socket
+	// The auth_http server (authhttp.go), when auth_http_listen is set.
+	authListener  net.Listener
+	authServer    *http.Server
+	health        *health
+	checkInterval atomic.Int64 // backend_check_interval, for the health loop
+	stopHealth    context.CancelFunc
 }
 
 // serve runs the daemon until SIGTERM or SIGINT and returns the exit status.
@@ -112,8 +119,15 @@ func (st *state) start() error {
 			return fmt.Errorf("passwd_file: %w", err)
 		}
 	}
-	st.listeners, st.metricsLs, err = openListeners(cfg, st.certs != nil, st.logger)
+	if cfg.AuthHTTPListen != "" {
+		st.authListener, err = net.Listen("tcp", cfg.AuthHTTPListen)
+		if err != nil {
+			return fmt.Errorf("auth_http_listen: %w", err)
+		}
+	}
+	st.listeners, st.metricsLs, err = openListeners(cfg, st.certs != nil, st.authListener != nil, st.logger)
 	if err != nil {
+		st.closeAuthListener()
 		return err
 	}
 	// Like the listeners, before dropping privileges: /run/pop3d may be
@@ -127,6 +141,7 @@ func (st *state) start() error {
 	if plan != nil {
 		if err := dropPrivileges(plan); err != nil {
 			closeListeners(st.listeners)
+			st.closeAuthListener()
 			st.closeObservers()
 			return fmt.Errorf("dropping privileges to %s: %w", plan.user, err)
 		}
@@ -137,7 +152,7 @@ func (st *state) start() error {
 	if len(st.metricsLs) > 0 {
 		st.metrics = newMetrics()
 		st.backend.timer = st.metrics
-		st.httpSrv = newMetricsServer(st.metrics, &st.health, st.logger)
+		st.httpSrv = newMetricsServer(st.metrics, &st.readiness, st.logger)
 		obs = append(obs, st.metrics)
 	}
 	if st.control != nil {
@@ -145,6 +160,12 @@ func (st *state) start() error {
 	}
 	st.observer = engineObserver(obs)
 	st.server = daemon.New(st.backend, st.daemonConfig(cfg), st.logger)
+	if st.authListener != nil {
+		st.health = newHealth(st.logger, cfg.BackendCheckProxy)
+		st.health.watch(cfg.Backends)
+		st.checkInterval.Store(int64(cfg.BackendCheck))
+		st.authServer = authHTTPServer(&authHTTP{backend: st.backend, health: st.health, penalty: st.server, logger: st.logger}, st.logger)
+	}
 	return nil
 }
 
@@ -172,6 +193,13 @@ func (st *state) closeObservers() {
 	}
 }
 
+// closeAuthListener closes the auth_http socket, if any.
+func (st *state) closeAuthListener() {
+	if st.authListener != nil {
+		st.authListener.Close()
+	}
+}
+
 func (st *state) backendSettings(cfg *Config) backendSettings {
 	s := backendSettings{
 		static:   st.static,
@@ -180,6 +208,10 @@ func (st *state) backendSettings(cfg *Config) backendSettings {
 			Legacy: cfg.UIDLLegacy, DovecotFormat: cfg.DovecotUIDLFormat, KeepTmp: !cfg.TmpCleanup},
 		global: globalPolicy{loginDelay: cfg.LoginDelay, expire: cfg.Expire},
 		now:    st.now,
+		auth: authConfig{
+			place:       placement{backends: cfg.Backends},
+			maxFailures: cfg.MaxAuthFailures,
+		},
 	}
 	if st.passwd != nil {
 		s.passwd = st.passwd
@@ -210,6 +242,7 @@ func (st *state) daemonConfig(cfg *Config) daemon.Config {
 	dc.AuthFailureDelay = cfg.AuthFailureDelay
 	dc.MaxAuthFailures = cfg.MaxAuthFailures
 	dc.ProxyProtocolFrom = cfg.ProxyProtocolFrom
+	dc.TLSOffloadFrom = cfg.TLSOffloadFrom
 	dc.Implementation = "pop3d-" + version
 	dc.Observer = st.observer
 	dc.LoginDelay = cfg.LoginDelay
@@ -224,7 +257,7 @@ func (st *state) daemonConfig(cfg *Config) daemon.Config {
 
 // run serves until a stop signal, reloading on SIGHUP.
 func (st *state) run(sigs <-chan os.Signal) int {
-	errc := make(chan error, len(st.listeners))
+	errc := make(chan error, len(st.listeners)+1)
 	addrs := make([]string, 0, len(st.listeners))
 	for _, l := range st.listeners {
 		addrs = append(addrs, fmt.Sprintf("%s=%s", l.name, l.Addr()))
@@ -240,7 +273,20 @@ func (st *state) run(sigs <-chan os.Signal) int {
 		go st.control.serve()
 		addrs = append(addrs, "control="+st.control.l.Addr().String())
 	}
-	st.health.serving.Store(true)
+	st.readiness.serving.Store(true)
+	if st.authServer != nil {
+		addrs = append(addrs, "auth_http="+st.authListener.Addr().String())
+		ctx, cancel := context.WithCancel(context.Background())
+		st.stopHealth = cancel
+		go st.health.run(ctx, func() time.Duration { return time.Duration(st.checkInterval.Load()) })
+		go func() {
+			err := st.authServer.Serve(st.authListener)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = daemon.ErrServerClosed
+			}
+			errc <- fmt.Errorf("auth_http: %w", err)
+		}()
+	}
 	st.logger.Info("pop3d started", "version", version, "listeners", strings.Join(addrs, ","), "tls", st.certs != nil)
 	st.notify.ready(st.status())
 
@@ -268,9 +314,14 @@ func (st *state) run(sigs <-chan os.Signal) int {
 
 func (st *state) shutdown() {
 	st.notify.stopping()
-	st.health.serving.Store(false)
+	st.readiness.serving.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	if st.authServer != nil {
+		st.stopHealth()
+		// Answers in progress (a failure delay at most) finish first.
+		go st.authServer.Shutdown(ctx)
+	}
 	if err := st.server.Shutdown(ctx); err != nil {
 		st.logger.Warn("shutdown: sessions closed forcibly", "err", err)
 	}
@@ -282,6 +333,9 @@ func (st *state) shutdown() {
 	}
 	if st.control != nil {
 		st.control.l.Close()
+	}
+	if st.authServer != nil {
+		st.authServer.Shutdown(ctx)
 	}
 }
 
