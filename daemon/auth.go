@@ -163,8 +163,8 @@ func (s *session) login(user, pass, mech string) bool {
 	s.deleted = newBitset(n)
 	s.retrieved = newBitset(n)
 	s.undeleteAll()
-	s.srv.logger.Info("login", "remote_ip", s.remoteIPString(), "user", user, "mech", mech, "tls", s.tls,
-		"messages", n, "octets", s.leftOctets)
+	s.srv.logger.Info("login", append([]any{"remote_ip", s.remoteIPString(), "user", user, "mech", mech, "tls", s.tls,
+		"messages", n, "octets", s.leftOctets}, loginAttrs(mb)...)...)
 	s.reply(s.maildropLine())
 	return true
 }

@@ -33,6 +33,11 @@ type Options struct {
 	// KeepTmp turns off the removal of stale files in tmp/ at login
 	// (tmp_cleanup = no).
 	KeepTmp bool
+	// Preview opens the Maildir only to show what a session would serve
+	// (pop3d uidl): the UIDL record is not written, since no client has
+	// seen these UIDLs yet, and a preview with a wrong dovecot_uidl_format
+	// must not pin them.
+	Preview bool
 }
 
 // The two directories a snapshot lists, by index.
@@ -139,7 +144,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
 			m.log.Warn("tmp/ not cleaned", "err", err)
 		}
 		if n > 0 {
-			m.log.Info("removed stale files from tmp/", "count", n)
+			// The daemon puts the count on its login line (TmpRemoved).
+			m.log.Debug("removed stale files from tmp/", "count", n)
 		}
 		m.tmpGone = n
 	}

@@ -144,7 +144,9 @@ func (m *Mailbox) applyUIDLs(rootfd int) {
 		m.uidls.src[i] = SrcPOP3d
 		taken[alt] = i
 	}
-	m.saveUIDLRecord(rootfd, rec, recErr != nil && !errors.Is(recErr, unix.ENOENT))
+	if !m.opts.Preview {
+		m.saveUIDLRecord(rootfd, rec, recErr != nil && !errors.Is(recErr, unix.ENOENT))
+	}
 }
 
 // UIDSource says where the UIDL of message i came from: SrcDovecotP,

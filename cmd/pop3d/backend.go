@@ -143,6 +143,7 @@ func openError(err error) error {
 type store interface {
 	daemon.Mailbox
 	daemon.SizeCorrector
+	TmpRemoved() int
 }
 
 var _ store = (*maildir.Mailbox)(nil)
@@ -156,7 +157,18 @@ type mailbox struct {
 var (
 	_ daemon.Mailbox       = mailbox{}
 	_ daemon.SizeCorrector = mailbox{}
+	_ daemon.LoginAttrer   = mailbox{}
 )
+
+// LoginAttrs implements daemon.LoginAttrer: tmp_removed=N on the login line
+// when the login removed stale files from tmp/ (the line is unchanged
+// otherwise).
+func (m mailbox) LoginAttrs() []slog.Attr {
+	if n := m.store.TmpRemoved(); n > 0 {
+		return []slog.Attr{slog.Int("tmp_removed", n)}
+	}
+	return nil
+}
 
 // Commit implements daemon.Mailbox.
 func (m mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {

@@ -12,8 +12,9 @@ import (
 // runUIDL is `pop3d uidl [-config FILE] [-KEY VALUE ...] USER`: for the
 // user's Maildir, one line per message with the number, UIDL, where the
 // UIDL came from, size and file, as clients will see them after the
-// switch. It takes the session lock like a login, changes no message, and
-// creates no Maildir.
+// switch. It takes the session lock like a login, changes no message,
+// creates no Maildir, and records no UIDL (a run with a wrong
+// dovecot_uidl_format must not pin wrong UIDLs).
 func runUIDL(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "usage: pop3d uidl [-config FILE] [-KEY VALUE ...] USER")
@@ -39,7 +40,7 @@ func runUIDL(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	mb, err := maildir.Open(context.Background(), dir, maildir.Options{Logger: log,
-		Legacy: cfg.UIDLLegacy, DovecotFormat: cfg.DovecotUIDLFormat, KeepTmp: true})
+		Legacy: cfg.UIDLLegacy, DovecotFormat: cfg.DovecotUIDLFormat, KeepTmp: true, Preview: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "pop3d uidl: %v\n", err)
 		return exitFail
