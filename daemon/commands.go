@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -227,7 +228,7 @@ func (s *session) cmdDele(rest string) bool {
 	}
 	s.deleted.add(i)
 	s.left--
-	s.leftOctets -= s.mbox.Size(i)
+	s.leftOctets = max(s.leftOctets-max(s.mbox.Size(i), 0), 0)
 	s.reply("+OK message " + itoa(int64(i+1)) + " deleted")
 	return true
 }
@@ -245,8 +246,21 @@ func (s *session) undeleteAll() {
 	s.left = s.mbox.Len()
 	s.leftOctets = 0
 	for i := range s.left {
-		s.leftOctets += s.mbox.Size(i)
+		s.leftOctets = satAdd(s.leftOctets, s.mbox.Size(i))
 	}
+}
+
+// satAdd adds a size to a total of octets, stopping at the largest int64:
+// a backend's sizes come from files a user may name or fill, and a total
+// must never wrap to a negative STAT. A negative size adds nothing.
+func satAdd(total, size int64) int64 {
+	if size <= 0 {
+		return total
+	}
+	if total > math.MaxInt64-size {
+		return math.MaxInt64
+	}
+	return total + size
 }
 
 // maildropLine is the answer to a login or RSET.

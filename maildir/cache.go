@@ -5,12 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"math/bits"
-	"os"
-	"path/filepath"
-
-	"golang.org/x/sys/unix"
 )
 
 // The size cache, pop3d-cache at the top of the Maildir, remembers wire sizes
@@ -98,29 +93,17 @@ func cacheLimit(n int) int64 {
 	return int64(n)*recSize*2 + 4<<10
 }
 
-// readCache reads and verifies the cache file in dir, if it is at most
-// limit bytes, and returns its records, undecoded.
-func readCache(dir string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(filepath.Join(dir, cacheName), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+// readCache reads and verifies the cache file in the Maildir open as root,
+// if it is at most limit bytes, and returns its records, undecoded. It is
+// read as readSmallFile reads: never through a link, never blocking on a
+// FIFO the Maildir's owner put in its place (that hung the login), regular
+// files only.
+func readCache(root int, limit int64) ([]byte, error) {
+	b, err := readSmallFile(root, cacheName, min(limit, maxCacheSize))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cache: %w", err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, errors.New("cache: not a regular file")
-	}
-	if st.Size() > min(limit, maxCacheSize) {
-		return nil, fmt.Errorf("cache: %d bytes, more than %d messages need", st.Size(), limit)
-	}
-	data := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, err
-	}
-	return parseCache(data)
+	return parseCache(b)
 }
 
 // parseCache verifies a whole cache file and returns its records.
@@ -158,10 +141,11 @@ func recordTS(recs []byte, k int) int64 {
 	return int64(binary.LittleEndian.Uint64(recs[k*recSize:]))
 }
 
-// writeCache replaces the cache file in dir with ents atomically: temp
-// file, fsync, rename. ents must be sorted by (ts, h). Callers hold the
-// lock, so the fixed temporary name cannot be shared.
-func writeCache(dir string, ents []cacheEntry) error {
+// writeCache replaces the cache file of the Maildir open as root (dir is
+// its path, for messages) with ents atomically: temp file, fsync, rename.
+// ents must be sorted by (ts, h). Callers hold the lock, so the fixed
+// temporary name cannot be shared.
+func writeCache(root int, dir string, ents []cacheEntry) error {
 	b := make([]byte, 0, len(cacheMagic)+8+len(ents)*recSize)
 	b = append(b, cacheMagic...)
 	b = binary.LittleEndian.AppendUint32(b, 0) // count, filled in below
@@ -181,23 +165,11 @@ func writeCache(dir string, ents []cacheEntry) error {
 	binary.LittleEndian.PutUint32(b[len(cacheMagic):], n)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 
-	tmp := filepath.Join(dir, cacheTmpName)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("maildir %s: write size cache: %w", dir, err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, cacheName))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	// writeFileAt makes the temporary file afresh with O_EXCL after
+	// removing whatever is in its place (a stale one, or a FIFO or link
+	// planted there), and renameat replaces a FIFO or link at the final
+	// name without following it.
+	if err := writeFileAt(root, cacheTmpName, cacheName, b); err != nil {
 		return fmt.Errorf("maildir %s: write size cache: %w", dir, err)
 	}
 	return nil

@@ -25,10 +25,10 @@ func TestCacheRoundTrip(t *testing.T) {
 		{ts: 1700000000, ino: 1 << 63, h: 1<<64 - 1, dsize: 20 << 20, mtime: 1700000000123456789, wsize: 21 << 20},
 		{ts: 5, ino: 6, wsize: -1}, // not writable: skipped
 	}
-	if err := writeCache(dir, in); err != nil {
+	if err := writeCacheDir(t, dir, in); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := readCache(dir, maxCacheSize)
+	recs, err := readCacheDir(t, dir, maxCacheSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,10 +38,10 @@ func TestCacheRoundTrip(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, cacheTmpName)); !os.IsNotExist(err) {
 		t.Errorf("temporary file left behind: %v", err)
 	}
-	if err := writeCache(dir, nil); err != nil {
+	if err := writeCacheDir(t, dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	if recs, err := readCache(dir, maxCacheSize); err != nil || len(recs) != 0 {
+	if recs, err := readCacheDir(t, dir, maxCacheSize); err != nil || len(recs) != 0 {
 		t.Fatalf("empty cache: %d %v", len(recs), err)
 	}
 }
@@ -53,7 +53,7 @@ func withCRC(body []byte) []byte {
 
 func TestCacheCorrupt(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeCache(dir, []cacheEntry{{ts: 1, ino: 2, h: 3, dsize: 3, mtime: 4, wsize: 5}}); err != nil {
+	if err := writeCacheDir(t, dir, []cacheEntry{{ts: 1, ino: 2, h: 3, dsize: 3, mtime: 4, wsize: 5}}); err != nil {
 		t.Fatal(err)
 	}
 	good, err := os.ReadFile(filepath.Join(dir, cacheName))
@@ -101,7 +101,7 @@ func TestNameHash(t *testing.T) {
 
 func FuzzParseCache(f *testing.F) {
 	dir := f.TempDir()
-	writeCache(dir, []cacheEntry{{ts: 1, ino: 2, h: 3, dsize: 3, mtime: 4, wsize: 5}, {ts: 2, wsize: 1}})
+	writeCacheDir(f, dir, []cacheEntry{{ts: 1, ino: 2, h: 3, dsize: 3, mtime: 4, wsize: 5}, {ts: 2, wsize: 1}})
 	good, _ := os.ReadFile(filepath.Join(dir, cacheName))
 	f.Add(good)
 	f.Add([]byte(cacheMagic))
@@ -135,13 +135,13 @@ func TestCacheOversizedIgnored(t *testing.T) {
 	for k := range ents {
 		ents[k] = cacheEntry{ts: int64(k), ino: uint64(k), h: uint64(k), wsize: 1}
 	}
-	if err := writeCache(dir, ents); err != nil {
+	if err := writeCacheDir(t, dir, ents); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readCache(dir, cacheLimit(2)); err == nil {
+	if _, err := readCacheDir(t, dir, cacheLimit(2)); err == nil {
 		t.Errorf("readCache of %d records for 2 messages succeeded", len(ents))
 	}
-	if _, err := readCache(dir, cacheLimit(len(ents))); err != nil {
+	if _, err := readCacheDir(t, dir, cacheLimit(len(ents))); err != nil {
 		t.Errorf("readCache with room for it: %v", err)
 	}
 

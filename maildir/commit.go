@@ -24,6 +24,12 @@ import (
 // existing file; so no message is lost or flagged that was not marked. If unlinks fail, the error is a *CommitError
 // counting them, and everything else was still done.
 //
+// Commit works on the directories opened at login, never on paths. If the
+// Maildir is no longer at its path (moved away, replaced, removed), it
+// changes nothing and, when messages were to be deleted, returns a
+// *CommitError wrapping ErrGone: the client must not be told that they
+// are gone. CommitError.Permanent tells failures a retry will not cure.
+//
 // Once started, Commit does not stop for ctx: each step is atomic, and
 // finishing the user's QUIT is better than leaving half of it.
 func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
@@ -33,6 +39,7 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		return errors.New("maildir: mailbox already closed")
 	}
 	m.done = true
+	defer m.closeDirs()
 	defer m.lk.release()
 	if err := ctx.Err(); err != nil {
 		if m.dirty {
@@ -41,8 +48,13 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		return fmt.Errorf("maildir %s: commit: %w", m.dir, err)
 	}
 	isDel := make([]bool, len(m.msgs))
-	fds, err := m.openDirs()
-	if err != nil {
+	fds := m.fds
+	if err := m.checkInPlace(); err != nil {
+		// The Maildir opened at login is not the one at its path any more
+		// (moved away, a new one made in its place, or removed): changing
+		// it would delete from, or flag in, a copy the user no longer
+		// reads, and report that as done. Nothing is changed; the client
+		// is told that its deletions were not made.
 		n := 0
 		for _, i := range deleted {
 			if m.valid(i) && !isDel[i] {
@@ -50,12 +62,12 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 				n++
 			}
 		}
+		m.log.Warn("maildir moved or removed during the session; nothing changed", "deleted", n, "err", err)
 		if n == 0 {
-			return err
+			return nil
 		}
 		return &CommitError{NotRemoved: n, Err: err}
 	}
-	defer closeDirs(fds)
 
 	// A listing taken now, on the first message not found under its
 	// listed name.
@@ -71,6 +83,7 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 	notRemoved, removed := 0, 0
 	var quotaBytes int64 // what the Maildir++ quota counted of the removed
 	var firstErr error
+	perm := true // every failure so far is permanent
 	for _, i := range deleted {
 		if !m.valid(i) || isDel[i] {
 			continue
@@ -89,6 +102,7 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		}
 		if err != nil {
 			notRemoved++
+			perm = perm && isPermanent(err)
 			if firstErr == nil {
 				firstErr = fmt.Errorf("maildir %s: unlink %s/%s: %w", m.dir, subdirs[d], n, err)
 			}
@@ -120,6 +134,7 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		}
 	}
 
+	tooLong := 0
 	if m.opts.MarkRead {
 		for _, i := range retrieved {
 			if !m.valid(i) || isDel[i] {
@@ -131,13 +146,20 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 			if err == nil {
 				err = m.markSeen(fds, d, n, &changed)
 			}
-			if errors.Is(err, unix.ENOENT) {
+			switch {
+			case errors.Is(err, unix.ENOENT):
 				continue // gone
-			}
-			if err != nil {
+			case errors.Is(err, unix.ENAMETOOLONG):
+				// Its name has no room for ":2,S": it stays unseen in
+				// every session, which is not worth a warning each time.
+				tooLong++
+			case err != nil:
 				m.log.Warn("cannot mark message seen", "uid", m.UID(i), "file", subdirs[d]+"/"+n, "err", err)
 			}
 		}
+	}
+	if tooLong > 0 {
+		m.log.Debug("messages left unseen: their file names have no room for the seen flag", "messages", tooLong)
 	}
 
 	var syncErr error
@@ -156,9 +178,29 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		m.saveCache(isDel)
 	}
 	if notRemoved > 0 {
-		return &CommitError{NotRemoved: notRemoved, Err: firstErr}
+		return &CommitError{NotRemoved: notRemoved, Err: firstErr, Permanent: perm}
 	}
 	return syncErr
+}
+
+// checkInPlace reports an error unless the Maildir opened at login still
+// exists and is still the directory at its path.
+func (m *Mailbox) checkInPlace() error {
+	var st unix.Stat_t
+	if err := unix.Fstat(m.root, &st); err != nil {
+		return fmt.Errorf("maildir %s: %w", m.dir, err)
+	}
+	if st.Nlink == 0 {
+		return fmt.Errorf("maildir %s: %w (removed)", m.dir, ErrGone)
+	}
+	var now unix.Stat_t
+	if err := unix.Stat(m.dir, &now); err != nil {
+		return fmt.Errorf("maildir %s: %w: %w", m.dir, ErrGone, err)
+	}
+	if now.Dev != m.rootDev || now.Ino != m.rootIno {
+		return fmt.Errorf("maildir %s: %w (another directory is at its path now)", m.dir, ErrGone)
+	}
+	return nil
 }
 
 // locate returns where message i's file is now and its stat: under its
@@ -198,6 +240,9 @@ func (m *Mailbox) markSeen(fds [2]int, d uint8, n string, changed *[2]bool) erro
 	if !ok || (d == inCur && to == n) {
 		return nil
 	}
+	if len(to) > maxNameLen {
+		return unix.ENAMETOOLONG
+	}
 	if err := renameNoReplace(fds[d], n, fds[inCur], to); err != nil {
 		return err
 	}
@@ -220,3 +265,6 @@ func renameNoReplace(oldfd int, oldname string, newfd int, newname string) error
 	}
 	return unix.Unlinkat(oldfd, oldname, 0)
 }
+
+// maxNameLen is the longest file name Linux filesystems take (NAME_MAX).
+const maxNameLen = 255

@@ -198,14 +198,14 @@ func TestMarkSeenChecksInode(t *testing.T) {
 	}
 }
 
-// TestCommitNoDirsCountsOnce: when new/ and cur/ cannot be opened, each
+// TestCommitNoDirsCountsOnce: when the Maildir is gone at UPDATE, each
 // message marked deleted counts once however often it is listed.
 func TestCommitNoDirsCountsOnce(t *testing.T) {
 	dir := newMaildir(t)
 	put(t, dir, "new", "1000.x.mx", "x\n")
 	put(t, dir, "new", "2000.y.mx", "y\n")
 	mb := openMB(t, dir, Options{})
-	if err := os.Rename(filepath.Join(dir, "new"), filepath.Join(dir, "gone")); err != nil {
+	if err := os.Rename(dir, dir+".gone"); err != nil {
 		t.Fatal(err)
 	}
 	err := mb.Commit(context.Background(), []int{0, 0, 1, 5, -1, 1}, nil)

@@ -8,6 +8,10 @@
 // the methods of the daemon package's Mailbox and SizeCorrector interfaces
 // without importing it.
 //
+// The Maildir is opened once per session and everything in it relative to
+// that descriptor, never through a symlink (see root.go for the ownership
+// rules and why).
+//
 // Files this package keeps at the top of a Maildir (Maildir readers only look
 // in cur/, new/ and tmp/, and Dovecot and Courier ignore unknown top-level
 // files; the names have no leading dot so that Maildir++ readers, which treat

@@ -133,3 +133,29 @@ func uids(mb *Mailbox) []string {
 }
 
 func mkfifo(p string) error { return unix.Mkfifo(p, 0o600) }
+
+// dirFD opens dir for the *at calls of the cache functions.
+func dirFD(t testing.TB, dir string) int {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// writeCacheDir is writeCache on the directory dir.
+func writeCacheDir(t testing.TB, dir string, ents []cacheEntry) error {
+	t.Helper()
+	fd := dirFD(t, dir)
+	defer unix.Close(fd)
+	return writeCache(fd, dir, ents)
+}
+
+// readCacheDir is readCache on the directory dir.
+func readCacheDir(t testing.TB, dir string, limit int64) ([]byte, error) {
+	t.Helper()
+	fd := dirFD(t, dir)
+	defer unix.Close(fd)
+	return readCache(fd, limit)
+}

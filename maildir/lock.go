@@ -4,8 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"io/fs"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,39 +30,56 @@ const lockName = "pop3d-lock"
 // The file is never removed: removing a lock file opens a race in which two
 // sessions lock two different inodes of the same name.
 type lock struct {
-	f *os.File
+	fd int // -1 once released
 }
 
-// acquireLock takes the session lock on the Maildir at dir without waiting.
-func acquireLock(dir string) (*lock, error) {
-	p := filepath.Join(dir, lockName)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+// acquireLock takes the session lock on the Maildir open as root (dir is
+// its path, for messages) without waiting. The lock file is opened relative
+// to root, never through a symlink and without blocking (a FIFO in its place
+// would block a read-only open); anything but a regular file there makes
+// the Maildir unusable (ErrNotMaildir) rather than unlocked: no session can
+// hold a lock on it, and removing it would race with another session doing
+// the same.
+func acquireLock(root int, dir string) (*lock, error) {
+	fd, err := openatRetry(root, lockName, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENXIO) {
+		return nil, fmt.Errorf("maildir %s: %w: %s is not a regular file: %w", dir, ErrNotMaildir, lockName, err)
+	}
 	if err != nil {
+		return nil, fmt.Errorf("maildir %s: lock: %w", dir, &fs.PathError{Op: "open", Path: dir + "/" + lockName, Err: err})
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("maildir %s: lock: %w", dir, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("maildir %s: %w: %s is not a regular file", dir, ErrNotMaildir, lockName)
 	}
 	fl := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
 	for {
-		err = unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &fl)
+		err = unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &fl)
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}
 	if err != nil {
-		f.Close()
+		unix.Close(fd)
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
 			return nil, fmt.Errorf("maildir %s: %w", dir, ErrLocked)
 		}
 		return nil, fmt.Errorf("maildir %s: lock: %w", dir, err)
 	}
-	return &lock{f: f}, nil
+	return &lock{fd: fd}, nil
 }
 
 // release drops the lock (closing the description releases it).
 func (l *lock) release() error {
-	if l == nil || l.f == nil {
+	if l == nil || l.fd < 0 {
 		return nil
 	}
-	err := l.f.Close()
-	l.f = nil
+	err := unix.Close(l.fd)
+	l.fd = -1
 	return err
 }

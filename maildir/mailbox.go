@@ -8,13 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
-	gomaildir "github.com/emersion/go-maildir"
 	"golang.org/x/sys/unix"
 )
 
@@ -76,6 +74,7 @@ type message struct {
 	dir   uint8  // inNew or inCur
 	src   sizeSrc
 	hasTS bool // ts came from the name, not the mtime
+	dup   bool // shares its unique name with an earlier message: uid derived from dupKey
 }
 
 // location is where a message renamed by another program was found again.
@@ -92,6 +91,10 @@ type Mailbox struct {
 	opts    Options
 	log     *slog.Logger
 	lk      *lock
+	root    int    // the Maildir, opened once at login (see root.go)
+	fds     [2]int // new/ and cur/, opened relative to root; used until the end
+	rootDev uint64 // the root's identity, to notice at UPDATE that it moved
+	rootIno uint64
 	names   string
 	msgs    []message
 	derived []string
@@ -111,7 +114,8 @@ type Mailbox struct {
 
 // Open locks the Maildir at dir for one POP3 session and snapshots new/ and
 // cur/. A missing Maildir is created when opts.Create is set and otherwise
-// gives ErrNotFound; a path that is not a Maildir gives ErrNotMaildir;
+// gives ErrNotFound; a path that is not a Maildir (or reaches one only
+// through a symlink pop3d does not follow, see root.go) gives ErrNotMaildir;
 // permission problems satisfy errors.Is(err, fs.ErrPermission); a Maildir
 // held by another session gives ErrLocked.
 func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
@@ -119,27 +123,25 @@ func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := prepare(dir, opts.Create); err != nil {
+	m := &Mailbox{dir: dir, opts: opts, log: log.With("maildir", dir), root: -1, fds: [2]int{-1, -1}}
+	if err := m.openMaildir(); err != nil {
+		m.closeDirs()
 		return nil, err
 	}
-	lk, err := acquireLock(dir)
+	lk, err := acquireLock(m.root, dir)
 	if err != nil {
+		m.closeDirs()
 		return nil, err
 	}
-	m := &Mailbox{dir: dir, opts: opts, log: log.With("maildir", dir), lk: lk}
+	m.lk = lk
 	if err := m.snapshot(ctx); err != nil {
 		lk.release()
+		m.closeDirs()
 		return nil, err
 	}
-	rootfd, err := m.openRoot()
-	if err != nil {
-		lk.release()
-		return nil, err
-	}
-	defer unix.Close(rootfd)
-	m.applyUIDLs(rootfd)
+	m.applyUIDLs(m.root)
 	if !opts.KeepTmp {
-		n, err := cleanTmp(rootfd, time.Now())
+		n, err := cleanTmp(m.root, time.Now())
 		if err != nil {
 			m.log.Warn("tmp/ not cleaned", "err", err)
 		}
@@ -155,90 +157,71 @@ func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
 // TmpRemoved is the number of stale files Open removed from tmp/.
 func (m *Mailbox) TmpRemoved() int { return m.tmpGone }
 
-// openRoot opens the Maildir itself for the *at system calls on the files
-// pop3d keeps at its top.
-func (m *Mailbox) openRoot() (int, error) {
-	fd, err := unix.Open(m.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("maildir %s: open: %w", m.dir, err)
-	}
-	return fd, nil
-}
-
-// prepare checks that dir is a Maildir, creating it or its missing
-// subdirectories when create is set.
-func prepare(dir string, create bool) error {
-	err := checkMaildir(dir)
-	if err == nil || !create || !(errors.Is(err, ErrNotFound) || errors.Is(err, errNoSubdir)) {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-		return fmt.Errorf("maildir %s: create: %w", dir, err)
-	}
-	// Creates dir and tmp/ new/ cur/ with mode 0700 as needed.
-	if err := gomaildir.Dir(dir).Init(); err != nil {
-		if errors.Is(err, unix.ENOTDIR) {
-			return fmt.Errorf("maildir %s: %w: %w", dir, ErrNotMaildir, err)
-		}
-		return fmt.Errorf("maildir %s: create: %w", dir, err)
-	}
-	return checkMaildir(dir)
-}
-
 // errNoSubdir marks a Maildir without cur/ or new/, which Create fixes.
 var errNoSubdir = errors.New("missing")
 
-// checkMaildir reports whether dir, cur/ and new/ are directories: a
-// missing dir gives ErrNotFound, a missing cur/ or new/ ErrNotMaildir (and
-// errNoSubdir). tmp/ is not checked: this package never writes there.
-func checkMaildir(dir string) error {
-	for _, sub := range []string{"", "new", "cur"} {
-		st, err := os.Stat(filepath.Join(dir, sub))
-		switch {
-		case errors.Is(err, fs.ErrNotExist) && sub == "":
-			return fmt.Errorf("maildir %s: %w", dir, ErrNotFound)
-		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("maildir %s: %w: %w %s/", dir, ErrNotMaildir, errNoSubdir, sub)
-		case errors.Is(err, unix.ENOTDIR):
-			return fmt.Errorf("maildir %s: %w: %w", dir, ErrNotMaildir, err)
-		case err != nil:
-			return fmt.Errorf("maildir %s: %w", dir, err)
-		case !st.IsDir():
-			return fmt.Errorf("maildir %s: %w: %s is not a directory", dir, ErrNotMaildir, filepath.Join(dir, sub))
+// openMaildir opens the Maildir root, new/ and cur/ for the session (see
+// root.go), creating what is missing when Options.Create is set, and
+// records the root's identity for Commit. tmp/ is created but not opened:
+// this package never writes there.
+func (m *Mailbox) openMaildir() error {
+	root, err := openRoot(unix.AT_FDCWD, m.dir, m.dir)
+	if errors.Is(err, ErrNotFound) && m.opts.Create {
+		var parent int
+		parent, err = createRoot(m.dir)
+		if err == nil {
+			root, err = openRoot(parent, filepath.Base(m.dir), m.dir)
+			unix.Close(parent)
+			if err == nil {
+				err = createSubdirs(root, m.dir)
+				if err != nil {
+					unix.Close(root)
+				}
+			}
 		}
+	}
+	if err != nil {
+		return err
+	}
+	m.root = root
+	var st unix.Stat_t
+	if err := unix.Fstat(root, &st); err != nil {
+		return fmt.Errorf("maildir %s: %w", m.dir, err)
+	}
+	m.rootDev, m.rootIno = st.Dev, st.Ino
+	for d, sub := range subdirs {
+		fd, err := openSub(root, sub, m.dir)
+		if errors.Is(err, errNoSubdir) && m.opts.Create {
+			if err = createSubdirs(root, m.dir); err == nil {
+				fd, err = openSub(root, sub, m.dir)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		m.fds[d] = fd
 	}
 	return nil
 }
 
-// openDirs opens new/ and cur/ for the *at system calls.
-func (m *Mailbox) openDirs() ([2]int, error) {
-	fds := [2]int{-1, -1}
-	for d, sub := range subdirs {
-		fd, err := unix.Open(filepath.Join(m.dir, sub), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			closeDirs(fds)
-			if errors.Is(err, unix.ENOTDIR) {
-				err = fmt.Errorf("%w: %w", ErrNotMaildir, err)
-			}
-			return fds, fmt.Errorf("maildir %s: open %s/: %w", m.dir, sub, err)
-		}
-		fds[d] = fd
-	}
-	return fds, nil
-}
-
-func closeDirs(fds [2]int) {
-	for _, fd := range fds {
+// closeDirs closes the descriptors openMaildir opened.
+func (m *Mailbox) closeDirs() {
+	for d, fd := range m.fds {
 		if fd >= 0 {
 			unix.Close(fd)
+			m.fds[d] = -1
 		}
+	}
+	if m.root >= 0 {
+		unix.Close(m.root)
+		m.root = -1
 	}
 }
 
 func (m *Mailbox) name(x *message) string        { return m.names[x.off : x.off+uint32(x.nlen)] }
 func (m *Mailbox) uniq(x *message) string        { return m.names[x.off : x.off+uint32(x.ulen)] }
 func (m *Mailbox) valid(i int) bool              { return i >= 0 && i < len(m.msgs) }
-func (m *Mailbox) path(d uint8, n string) string { return filepath.Join(m.dir, subdirs[d], n) }
+func (m *Mailbox) path(d uint8, n string) string { return m.dir + "/" + subdirs[d] + "/" + n }
 
 // where returns the current directory and name of message i. Callers hold
 // m.mu.
@@ -299,7 +282,7 @@ func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("maildir %s: no message %d", m.dir, i)
 	}
 	d, n := m.where(i)
-	f, err := openMessage(m.path(d, n))
+	f, err := m.openMessage(d, n)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Renamed by another program? A recent listing first. Every
 		// listing is younger than the snapshot, so a message missing from
@@ -310,11 +293,11 @@ func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
 		found, relisted := m.relocate(i, false)
 		if found {
 			d, n = m.where(i)
-			f, err = openMessage(m.path(d, n))
+			f, err = m.openMessage(d, n)
 			if errors.Is(err, fs.ErrNotExist) && !relisted {
 				if found, _ = m.relocate(i, true); found {
 					d, n = m.where(i)
-					f, err = openMessage(m.path(d, n))
+					f, err = m.openMessage(d, n)
 				}
 			}
 		}
@@ -356,20 +339,17 @@ func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// openMessage opens a message file for reading. Symbolic links are not
-// followed: a user able to write into the Maildir must not be able to read
-// other files of the daemon's user through POP3.
-func openMessage(p string) (*messageFile, error) {
-	for {
-		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: p, Err: err}
-		}
-		return &messageFile{fd: fd, name: p}, nil
+// openMessage opens the file n of directory d for reading, relative to the
+// directory opened at login. Symbolic links are not followed: a user able
+// to write into the Maildir must not be able to read other files of the
+// daemon's user through POP3.
+func (m *Mailbox) openMessage(d uint8, n string) (*messageFile, error) {
+	p := m.path(d, n)
+	fd, err := openatRetry(m.fds[d], n, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
 	}
+	return &messageFile{fd: fd, name: p}, nil
 }
 
 // messageFile is an open message, read up to the size it had when opened.
@@ -461,7 +441,9 @@ func (m *Mailbox) Close() error {
 	if m.dirty {
 		m.saveCache(nil)
 	}
-	return m.lk.release()
+	err := m.lk.release()
+	m.closeDirs()
+	return err
 }
 
 // saveCache writes the size cache for the snapshot minus the deleted
@@ -491,7 +473,7 @@ func (m *Mailbox) saveCache(deleted []bool) {
 		}
 		return cmp.Compare(a.h, b.h)
 	})
-	if err := writeCache(m.dir, ents); err != nil {
+	if err := writeCache(m.root, m.dir, ents); err != nil {
 		m.log.Warn("size cache not saved", "err", err)
 	}
 }

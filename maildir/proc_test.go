@@ -79,6 +79,9 @@ func runHelper(role string) int {
 	case "partial-failure":
 		fmt.Print(partialFailureSession(dir))
 		return 0
+	case "commit-readonly":
+		fmt.Println(commitReadOnly(dir))
+		return 0
 	case "drop-priv-open":
 		_, err := Open(ctx, dir, Options{})
 		fmt.Printf("permission=%v err=%v\n", errors.Is(err, os.ErrPermission), err)

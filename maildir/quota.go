@@ -186,11 +186,7 @@ func quotaSize(name string, diskSize int64) int64 {
 // the Maildir's maildirsize, if it has one. Failing is logged only: the
 // next delivery that finds the file wrong recalculates it.
 func (m *Mailbox) updateQuota(bytes, count int64) {
-	rootfd, err := m.openRoot()
-	if err == nil {
-		err = appendQuota(rootfd, bytes, count)
-		unix.Close(rootfd)
-	}
+	err := appendQuota(m.root, bytes, count)
 	if err != nil && !errors.Is(err, errNoQuota) {
 		m.log.Warn("Maildir++ quota not updated", "file", maildirSizeName, "err", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"io"
 	"runtime"
 	"slices"
 	"strings"
@@ -20,11 +21,7 @@ import (
 // reader while we list is then seen twice (and deduplicated by inode), never
 // missed.
 func (m *Mailbox) snapshot(ctx context.Context) error {
-	fds, err := m.openDirs()
-	if err != nil {
-		return err
-	}
-	defer closeDirs(fds)
+	fds := m.fds
 	// A capacity hint from the directories' sizes (on ext4 and XFS about
 	// 40-70 bytes per entry), so that appends rarely copy.
 	sizes := [2]int64{dirSize(fds[0]), dirSize(fds[1])}
@@ -116,6 +113,7 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 		m.msgs = out
 		m.alias = alias
 	}
+	m.resolveUIDCollisions(nil)
 	m.trim(namesCap)
 	return nil
 }
@@ -278,7 +276,7 @@ func (m *Mailbox) dedupe(msgs []message) []message {
 					m.addAlias(len(out)-1, &x)
 					continue
 				}
-				x.uid = m.addDerived("\x00dup\x00" + subdirs[x.dir] + "/" + m.name(&x))
+				x.uid, x.dup = m.addID(derivedUID(dupKey(x.dir, m.name(&x)))), true
 			}
 		}
 		if !x.hasTS && x.uid < 0 {
@@ -290,7 +288,7 @@ func (m *Mailbox) dedupe(msgs []message) []message {
 					m.addAlias(k, &x)
 					continue
 				}
-				x.uid = m.addDerived("\x00dup\x00" + subdirs[x.dir] + "/" + m.name(&x))
+				x.uid, x.dup = m.addID(derivedUID(dupKey(x.dir, m.name(&x)))), true
 			} else {
 				byName[m.uniq(&x)] = len(out)
 			}
@@ -310,8 +308,9 @@ func (m *Mailbox) addAlias(i int, x *message) {
 	m.alias[i] = location{dir: x.dir, name: m.name(x)}
 }
 
-func (m *Mailbox) addDerived(key string) int32 {
-	m.derived = append(m.derived, derivedUID(key))
+// addID stores a derived unique-id and returns its index for message.uid.
+func (m *Mailbox) addID(id string) int32 {
+	m.derived = append(m.derived, id)
 	return int32(len(m.derived) - 1)
 }
 
@@ -321,7 +320,7 @@ func (m *Mailbox) addDerived(key string) int32 {
 // override ,W= (they exist for such a name only after its last byte was
 // checked, or a RETR proved ,W= wrong).
 func (m *Mailbox) applyCache() {
-	recs, err := readCache(m.dir, cacheLimit(len(m.msgs)))
+	recs, err := readCache(m.root, cacheLimit(len(m.msgs)))
 	if err != nil {
 		if !errors.Is(err, unix.ENOENT) {
 			m.log.Debug("size cache ignored", "err", err)
@@ -375,9 +374,13 @@ func (m *Mailbox) applyCache() {
 				}
 			}
 			if j >= 0 {
-				e := record(recs, j)
-				x.size, x.src, x.dsize, x.mtime = e.wsize, srcCache, e.dsize, e.mtime
-				hits++
+				// A record no file could have (a negative or absurd size;
+				// the cache is the Maildir owner's to write) is not
+				// believed: the size is computed and the record replaced.
+				if e := record(recs, j); plausibleSize(e.wsize, e.dsize) {
+					x.size, x.src, x.dsize, x.mtime = e.wsize, srcCache, e.dsize, e.mtime
+					hits++
+				}
 			}
 		}
 		k = ke
@@ -431,6 +434,14 @@ func (m *Mailbox) computeSizes(ctx context.Context, fds [2]int, todo []int) erro
 					var st unix.Stat_t
 					size, st, err = fileWCheck(fds[x.dir], name, x.size)
 					dsize, mtime = st.Size, st.Mtim.Nano()
+					if err == nil && !plausibleSize(size, dsize) {
+						// A ,W= no file of this size can have: the
+						// name lies (or was made to); read the file.
+						m.log.Debug("implausible ,W= size in the file name, computed", "file", subdirs[x.dir]+"/"+name,
+							"w", size, "disk", dsize)
+						size, dsize, err = fileWireSize(fds[x.dir], name, buf, shortEOF[x.dir])
+						mtime = 0
+					}
 				} else {
 					size, dsize, err = fileWireSize(fds[x.dir], name, buf, shortEOF[x.dir])
 				}
@@ -505,6 +516,15 @@ const filesPerWorker = 16
 // maxMessage bounds the bytes read to size one message.
 const maxMessage = 64 << 30
 
+// plausibleSize reports whether a file of disk octets can have the wire
+// size wire: at least its own length (line endings only grow), at most
+// twice that plus a final CRLF (every byte a bare LF), and no larger than
+// a message pop3d would read. Sizes from ,W= and from the cache are used
+// only then; otherwise the file is read.
+func plausibleSize(wire, disk int64) bool {
+	return disk >= 0 && disk <= maxMessage && wire >= disk && wire <= 2*disk+2
+}
+
 // fileWCheck returns the wire size of a file whose name carries Dovecot's
 // ,W=w: w, plus 2 when the file does not end in LF.
 func fileWCheck(dirfd int, name string, w int64) (int64, unix.Stat_t, error) {
@@ -547,12 +567,7 @@ func fileWCheck(dirfd int, name string, w int64) (int64, unix.Stat_t, error) {
 // anyway (for a listing that proved out of date). Callers hold m.mu.
 func (m *Mailbox) relocate(i int, force bool) (found, relisted bool) {
 	if force || m.fresh == nil || time.Since(m.freshAt) > 2*time.Second {
-		fds, err := m.openDirs()
-		if err != nil {
-			return false, true
-		}
-		m.fresh, m.freshAt = m.listAll(fds), time.Now()
-		closeDirs(fds)
+		m.fresh, m.freshAt = m.listAll(m.fds), time.Now()
 		m.relists++
 		relisted = true
 	}
@@ -587,6 +602,12 @@ func (l listing) find(u string, ino uint64) (location, bool) {
 func (m *Mailbox) listAll(fds [2]int) listing {
 	l := make(listing)
 	for d, fd := range fds {
+		// The descriptors from login were listed before (the snapshot, or
+		// an earlier relisting): start from the beginning.
+		if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+			m.log.Warn("cannot list directory", "dir", subdirs[d], "err", err)
+			continue
+		}
 		var arena strings.Builder
 		err := readDir(fd, dirSize(fd), &arena, func(ino uint64, _ uint8, off, nlen int) {
 			n := arena.String()[off : off+nlen]

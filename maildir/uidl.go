@@ -88,7 +88,10 @@ func (m *Mailbox) applyUIDLs(rootfd int) {
 	m.uidls.src = make(map[int]string)
 	taken := make(map[string]int, len(m.msgs))
 	set := func(i int, uidl, src string) bool {
-		if uidl == "" || len(uidl) > 255 {
+		if !legacyUIDLOK(uidl) {
+			// The files are the Maildir owner's to write: a space or CRLF
+			// in a UIDL would inject lines into the UIDL answer.
+			m.log.Warn("legacy UIDL not usable, pop3d's own used", "file", m.name(&m.msgs[i]))
 			return false
 		}
 		if _, dup := taken[uidl]; dup {
@@ -129,21 +132,8 @@ func (m *Mailbox) applyUIDLs(rootfd int) {
 			continue
 		}
 	}
-	// pop3d's own UIDLs never equal one of the above.
-	for i := range m.msgs {
-		if _, ok := m.uidls.src[i]; ok {
-			continue
-		}
-		u := m.UID(i)
-		if _, clash := taken[u]; !clash {
-			continue
-		}
-		alt := derivedUID("\x00legacy-clash\x00" + subdirs[m.msgs[i].dir] + "/" + m.name(&m.msgs[i]))
-		m.msgs[i].uid = int32(len(m.derived))
-		m.derived = append(m.derived, alt)
-		m.uidls.src[i] = SrcPOP3d
-		taken[alt] = i
-	}
+	// pop3d's own UIDLs never equal one of the above, nor each other.
+	m.resolveUIDCollisions(taken)
 	if !m.opts.Preview {
 		m.saveUIDLRecord(rootfd, rec, recErr != nil && !errors.Is(recErr, unix.ENOENT))
 	}
@@ -242,4 +232,19 @@ func (m *Mailbox) File(i int) string {
 		return ""
 	}
 	return subdirs[m.msgs[i].dir] + "/" + m.name(&m.msgs[i])
+}
+
+// legacyUIDLOK accepts a legacy UIDL of 1 to 255 octets in 0x21..0x7E: RFC
+// 1939's character range (a space or control character would break the
+// UIDL answer), with the length some old servers exceeded.
+func legacyUIDLOK(u string) bool {
+	if u == "" || len(u) > 255 {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] < 0x21 || u[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -185,6 +185,10 @@ func writeFileAt(dirfd int, tmp, name string, data []byte) error {
 	for rest := data; len(rest) > 0 && err == nil; {
 		var n int
 		n, err = unix.Write(fd, rest)
+		if errors.Is(err, unix.EINTR) {
+			err = nil
+			continue
+		}
 		if err == nil {
 			rest = rest[n:]
 		}

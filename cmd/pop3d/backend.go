@@ -120,6 +120,10 @@ func mailboxPath(template string, u htpasswd.User) (string, error) {
 		return "", fmt.Errorf("home %q of user %s is not an absolute path", u.Home, u.Name)
 	}
 	sub := filepath.Join(u.Home, "Maildir")
+	// Stat follows a symlink: a user's own H/Maildir link is chosen here
+	// and then refused by maildir.Open (it follows only links that root or
+	// pop3d's user made, to directories they own), rather than silently
+	// serving H instead.
 	if fi, err := os.Stat(sub); err == nil && fi.IsDir() {
 		return sub, nil
 	}
@@ -182,7 +186,18 @@ func (m mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 		if ce.NotRemoved == 1 {
 			noun = "message"
 		}
-		return &daemon.Error{Code: daemon.CodeSysTemp, Text: fmt.Sprintf("%d %s could not be removed", ce.NotRemoved, noun), Err: err}
+		// RFC 3206: SYS/PERM when retrying will not help (the Maildir is
+		// read-only or not pop3d's to change), SYS/TEMP otherwise (an I/O
+		// error, or the Maildir moved during the session).
+		code := daemon.CodeSysTemp
+		if ce.Permanent {
+			code = daemon.CodeSysPerm
+		}
+		text := fmt.Sprintf("%d %s could not be removed", ce.NotRemoved, noun)
+		if errors.Is(err, maildir.ErrGone) {
+			text = fmt.Sprintf("mailbox moved during the session: %d %s not removed", ce.NotRemoved, noun)
+		}
+		return &daemon.Error{Code: code, Text: text, Err: err}
 	}
 	return &daemon.Error{Code: daemon.CodeSysTemp, Text: "mailbox could not be updated", Err: err}
 }

@@ -254,6 +254,9 @@ func TestMailboxCommitErrors(t *testing.T) {
 		{nil, "", ""},
 		{&maildir.CommitError{NotRemoved: 3, Err: fs.ErrPermission}, daemon.CodeSysTemp, "3 messages could not be removed"},
 		{&maildir.CommitError{NotRemoved: 1, Err: fs.ErrPermission}, daemon.CodeSysTemp, "1 message could not be removed"},
+		{&maildir.CommitError{NotRemoved: 2, Err: fs.ErrPermission, Permanent: true}, daemon.CodeSysPerm, "2 messages could not be removed"},
+		{&maildir.CommitError{NotRemoved: 1, Err: fmt.Errorf("maildir /x: %w", maildir.ErrGone)}, daemon.CodeSysTemp,
+			"mailbox moved during the session: 1 message not removed"},
 		{errors.New("lock lost"), daemon.CodeSysTemp, "mailbox could not be updated"},
 	}
 	for _, tt := range tests {
