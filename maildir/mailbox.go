@@ -245,29 +245,6 @@ func (m *Mailbox) Size(i int) int64 {
 	return m.msgs[i].size
 }
 
-// UID is the unique-id of message i: its unique name, or an id derived from
-// it when the name is not 1-70 octets of 0x21-0x7E. "" for an index out of
-// range.
-func (m *Mailbox) UID(i int) string {
-	if !m.valid(i) {
-		return ""
-	}
-	x := &m.msgs[i]
-	if x.uid >= 0 {
-		return m.derived[x.uid]
-	}
-	u := m.uniq(x)
-	if uidOK(u) {
-		return u
-	}
-	// Derived on demand: such names are rare, and checking all at login
-	// cost 5% of it.
-	if u == "" {
-		return derivedUID(m.name(x)) // a name starting with ':'
-	}
-	return derivedUID(u)
-}
-
 // Open returns the raw file of message i for streaming. A message whose file
 // was renamed by another program is found again by its unique name; one that
 // vanished gives an error wrapping ErrMessageGone; other failures wrap the
