@@ -320,13 +320,3 @@ func hasFile(t testing.TB, dir, glob string) bool {
 	}
 	return len(m) > 0
 }
-
-// fileHas reports whether the file contains s.
-func fileHas(t testing.TB, path, s string) bool {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Contains(b, []byte(s))
-}
