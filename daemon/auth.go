@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"time"
 )
 
 // errPlainMalformed is a SASL PLAIN message that is not
@@ -40,39 +41,46 @@ func (s *session) tlsRequired() string {
 	return "-ERR [AUTH] authentication is not allowed on an unencrypted connection"
 }
 
-func (s *session) cmdUser(rest string) bool {
+// tlsRefusal logs and refuses credentials sent for mech on a connection
+// that may not carry them.
+func (s *session) tlsRefusal(mech string) error {
+	s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", mech, "reason", "TLS required")
+	return refusal(s.tlsRequired())
+}
+
+func (s *session) cmdUser(rest string, _ bool) error {
 	if !s.authAllowed() {
-		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", "USER", "reason", "TLS required")
-		return s.refuse(s.tlsRequired())
+		return s.tlsRefusal("USER")
 	}
 	args := splitArgs(rest)
 	if len(args) != 1 {
-		return s.bad("USER takes one argument: the user name")
+		return badCommand("USER takes one argument: the user name")
 	}
 	s.user = args[0]
 	s.reply("+OK")
-	return true
+	return nil
 }
 
-func (s *session) cmdPass(rest string, hasRest bool) bool {
+func (s *session) cmdPass(rest string, hasRest bool) error {
 	if !s.authAllowed() {
-		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", "USER", "reason", "TLS required")
-		return s.refuse(s.tlsRequired())
+		return s.tlsRefusal("USER")
 	}
 	if s.user == "" {
-		return s.bad("send USER first")
+		return badCommand("send USER first")
 	}
 	user := s.user
 	// RFC 1939: after a failed PASS the client starts again with USER.
 	s.user = ""
 	if !hasRest {
-		return s.bad("PASS takes the password as its argument")
+		return badCommand("PASS takes the password as its argument")
 	}
-	return s.login(user, rest, "USER")
+	return s.login(user, "USER", func(ci ConnInfo) (Mailbox, error) {
+		return s.srv.backend.Login(s.ctx, user, rest, ci)
+	})
 }
 
 // cmdAuth is the SASL AUTH command of RFC 5034, with the PLAIN mechanism.
-func (s *session) cmdAuth(rest string) bool {
+func (s *session) cmdAuth(rest string, _ bool) error {
 	args := splitArgs(rest)
 	if len(args) == 0 {
 		// Mechanism discovery, as Outlook does it.
@@ -81,18 +89,17 @@ func (s *session) cmdAuth(rest string) bool {
 			s.reply("PLAIN")
 		}
 		s.reply(".")
-		return true
+		return nil
 	}
 	if len(args) > 2 {
-		return s.bad("too many arguments")
+		return badCommand("too many arguments")
 	}
 	if upperASCII(args[0]) != "PLAIN" {
 		// Not a bad command: clients may probe mechanisms.
-		return s.refuse("-ERR unsupported SASL mechanism")
+		return refusal("-ERR unsupported SASL mechanism")
 	}
 	if !s.authAllowed() {
-		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "mech", "PLAIN", "reason", "TLS required")
-		return s.refuse(s.tlsRequired())
+		return s.tlsRefusal("PLAIN")
 	}
 	s.user = ""
 	var resp string
@@ -108,38 +115,40 @@ func (s *session) cmdAuth(rest string) bool {
 		case err == nil:
 			resp = line
 		case errors.Is(err, errLineTooLong):
-			return s.bad("SASL response too long")
+			return badCommand("SASL response too long")
 		case errors.Is(err, errNUL):
-			return s.bad("NUL byte in SASL response")
+			return badCommand("NUL byte in SASL response")
 		default:
 			// The read loop reports the error when it reads again: the
 			// connection is gone or the server is shutting down.
 			s.srv.logger.Debug("reading SASL response", "remote_ip", s.remoteIPString(), "err", err)
-			return false
+			return errHangUp
 		}
 	}
 	if resp == "*" {
-		s.reply("-ERR authentication cancelled")
-		return true
+		return &Error{Text: "authentication cancelled"}
 	}
 	authzid, authcid, passwd, err := decodePlain(resp)
 	if err != nil {
 		if errors.Is(err, errPlainMalformed) {
-			return s.bad("malformed PLAIN response")
+			return badCommand("malformed PLAIN response")
 		}
-		return s.bad("invalid base64 in SASL response")
+		return badCommand("invalid base64 in SASL response")
 	}
 	if authzid != "" && authzid != authcid {
 		s.srv.logger.Warn("login failed", "remote_ip", s.remoteIPString(), "user", authcid, "mech", "PLAIN",
 			"reason", "authorization identity differs")
-		return s.authFailed("-ERR [AUTH] logging in as another user is not supported")
+		return authFailure{line: "-ERR [AUTH] logging in as another user is not supported"}
 	}
-	return s.login(authcid, passwd, "PLAIN")
+	return s.login(authcid, "PLAIN", func(ci ConnInfo) (Mailbox, error) {
+		return s.srv.backend.Login(s.ctx, authcid, passwd, ci)
+	})
 }
 
-// login asks the backend and moves to TRANSACTION on success.
-func (s *session) login(user, pass, mech string) bool {
-	mb, err := s.srv.backend.Login(s.ctx, user, pass, ConnInfo{
+// login asks the backend (through auth) and moves to TRANSACTION on
+// success.
+func (s *session) login(user, mech string, auth func(ConnInfo) (Mailbox, error)) error {
+	mb, err := auth(ConnInfo{
 		RemoteAddr: s.remote,
 		LocalAddr:  s.local,
 		TLS:        s.tls,
@@ -155,6 +164,11 @@ func (s *session) login(user, pass, mech string) bool {
 	if err != nil {
 		return s.loginFailed(user, mech, err)
 	}
+	s.srv.penalty.reset(s.remoteIP)
+	s.policy = UserPolicy{LoginDelay: s.cfg.LoginDelay, Expire: s.cfg.Expire}
+	if pm, ok := mb.(PolicyMailbox); ok {
+		s.policy = pm.Policy()
+	}
 	s.mbox = mb
 	s.authUser = user
 	s.state = stateTrans
@@ -166,41 +180,65 @@ func (s *session) login(user, pass, mech string) bool {
 	s.srv.logger.Info("login", append([]any{"remote_ip", s.remoteIPString(), "user", user, "mech", mech, "tls", s.tls,
 		"messages", n, "octets", s.leftOctets}, loginAttrs(mb)...)...)
 	s.reply(s.maildropLine())
-	return true
+	return nil
 }
 
-func (s *session) loginFailed(user, mech string, err error) bool {
+func (s *session) loginFailed(user, mech string, err error) error {
 	var e *Error
 	switch {
+	case errors.As(err, &e) && e.Verified:
+		reason := e.Reason
+		if reason == "" {
+			reason = e.Text
+		}
+		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
+			"reason", reason)
+		if e.Code == CodeAuth {
+			// A disabled account waits like a failure, so that its answer
+			// cannot be told apart by timing from afar.
+			return authFailure{line: errLine(e), verified: true}
+		}
+		return e
 	case errors.As(err, &e) && e.Code == CodeAuth:
+		reason := e.Reason
+		if reason == "" {
+			reason = "bad credentials"
+		}
 		s.srv.logger.Warn("login failed", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
-			"reason", "bad credentials")
-		return s.authFailed("-ERR [AUTH] authentication failed")
+			"reason", reason)
+		return authFailure{line: errLine(e)}
 	// Only bad credentials are logged as "login failed": that line is what
 	// fail2ban counts, and a mailbox locked by the user's other client or
 	// a server fault must not get anyone banned.
 	case errors.As(err, &e) && e.Code == CodeInUse:
 		s.srv.logger.Info("login refused", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
 			"reason", "mailbox in use")
-		s.reply(errLine(e))
+		return e
 	case errors.As(err, &e):
 		s.srv.logger.Error("login error", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
 			"reason", e.Text, "err", err)
-		s.reply(errLine(e))
+		return e
 	default:
 		s.srv.logger.Error("login error", "remote_ip", s.remoteIPString(), "user", user, "mech", mech,
 			"reason", "internal error", "err", err)
-		s.reply("-ERR [SYS/TEMP] internal error")
+		return &Error{Code: CodeSysTemp, Text: "internal error"}
 	}
-	return true
 }
 
-// authFailed answers a failed login after AuthFailureDelay, and closes the
-// connection after MaxAuthFailures.
-func (s *session) authFailed(line string) bool {
+// authFailed answers a failed login after the failure delay (doubled for
+// each recent failure from the client's address, see penalty.go), and
+// closes the connection after MaxAuthFailures.
+func (s *session) authFailed(f authFailure) bool {
+	line := f.line
 	s.authFailures++
 	s.flush()
-	if !s.sleep(s.cfg.AuthFailureDelay) {
+	var delay time.Duration
+	if f.verified {
+		delay = s.srv.penalty.current(s.remoteIP, s.cfg.AuthFailureDelay, s.cfg.now())
+	} else {
+		delay = s.srv.penalty.fail(s.remoteIP, s.cfg.AuthFailureDelay, s.cfg.now())
+	}
+	if !s.sleep(delay) {
 		s.reply("-ERR [SYS/TEMP] server shutting down")
 		return false
 	}

@@ -80,18 +80,27 @@ func loginAttrs(mb Mailbox) []any {
 // Response codes from RFC 2449 and RFC 3206 that a backend may attach to an
 // error.
 const (
-	CodeInUse   = "IN-USE"
-	CodeAuth    = "AUTH"
-	CodeSysTemp = "SYS/TEMP"
-	CodeSysPerm = "SYS/PERM"
+	CodeInUse      = "IN-USE"
+	CodeLoginDelay = "LOGIN-DELAY"
+	CodeAuth       = "AUTH"
+	CodeSysTemp    = "SYS/TEMP"
+	CodeSysPerm    = "SYS/PERM"
 )
 
 // Error is an error with the POP3 response code and the text the client is
 // shown; Err, when set, is the cause that goes to the log only.
+//
+// From Backend.Login, Code CodeAuth is a failed login: answered after the
+// (growing) failure delay and logged as "login failed", the line fail2ban
+// counts. Verified marks a login whose credentials were right but which a
+// policy refuses (a disabled account, LOGIN-DELAY): it is logged as "login
+// refused" and raises no brute-force penalty.
 type Error struct {
-	Code string // one of the Code constants, or "" for none
-	Text string // shown to the client after "-ERR [Code] "
-	Err  error  // logged, never shown
+	Code     string // one of the Code constants, or "" for none
+	Text     string // shown to the client after "-ERR [Code] "
+	Err      error  // logged, never shown
+	Reason   string // the login log line's reason; "": derived from Code and Text
+	Verified bool   // the credentials were right; a policy refused the login
 }
 
 func (e *Error) Error() string {
@@ -106,6 +115,14 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// APOPBackend is a Backend that can check RFC 1939 APOP logins.
+type APOPBackend interface {
+	// LoginAPOP is Login for APOP: digest is what the client sent, the
+	// hex MD5 of challenge (the greeting's timestamp) and the user's
+	// secret. Errors as for Login.
+	LoginAPOP(ctx context.Context, user, challenge, digest string, info ConnInfo) (Mailbox, error)
+}
 
 // ErrAuth is the error a Backend returns for bad credentials.
 var ErrAuth = &Error{Code: CodeAuth, Text: "authentication failed"}

@@ -5,66 +5,9 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"strings"
 )
 
-// handle answers one command line; false means the connection must close.
-func (s *session) handle(line string) bool {
-	name, rest, hasRest := parseCommand(line)
-	switch name {
-	case "CAPA":
-		return s.noArgs(rest, s.cmdCapa)
-	case "QUIT":
-		return s.noArgs(rest, s.cmdQuit)
-	}
-	if s.state == stateAuth {
-		switch name {
-		case "USER":
-			return s.cmdUser(rest)
-		case "PASS":
-			return s.cmdPass(rest, hasRest)
-		case "AUTH":
-			return s.cmdAuth(rest)
-		case "STLS":
-			return s.noArgs(rest, s.cmdStls)
-		case "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL":
-			return s.bad("not logged in")
-		}
-		return s.bad("unknown command")
-	}
-	switch name {
-	case "STAT":
-		return s.noArgs(rest, s.cmdStat)
-	case "LIST":
-		return s.cmdList(rest, false)
-	case "UIDL":
-		return s.cmdList(rest, true)
-	case "RETR":
-		return s.cmdRetr(rest)
-	case "TOP":
-		return s.cmdTop(rest)
-	case "DELE":
-		return s.cmdDele(rest)
-	case "NOOP":
-		return s.noArgs(rest, func() bool { s.reply("+OK"); return true })
-	case "RSET":
-		return s.noArgs(rest, s.cmdRset)
-	case "USER", "PASS", "AUTH", "STLS":
-		return s.bad("already logged in")
-	}
-	return s.bad("unknown command")
-}
-
-// noArgs runs f for a command that takes no arguments.
-func (s *session) noArgs(rest string, f func() bool) bool {
-	// Only spaces separate arguments: anything else is one.
-	if strings.TrimLeft(rest, " ") != "" {
-		return s.bad("no arguments expected")
-	}
-	return f()
-}
-
-func (s *session) cmdCapa() bool {
+func (s *session) cmdCapa(string, bool) error {
 	s.reply("+OK capability list follows")
 	s.reply("TOP")
 	if s.state == stateAuth && s.authAllowed() {
@@ -74,7 +17,7 @@ func (s *session) cmdCapa() bool {
 	s.reply("PIPELINING")
 	s.reply("RESP-CODES")
 	s.reply("AUTH-RESP-CODE")
-	s.reply("EXPIRE NEVER")
+	s.capaPolicy()
 	if s.cfg.Implementation != "" {
 		s.reply("IMPLEMENTATION " + s.cfg.Implementation)
 	}
@@ -85,7 +28,7 @@ func (s *session) cmdCapa() bool {
 		s.reply("SASL PLAIN")
 	}
 	s.reply(".")
-	return true
+	return nil
 }
 
 func (s *session) stlsAvailable() bool {
@@ -93,37 +36,41 @@ func (s *session) stlsAvailable() bool {
 }
 
 // cmdStls is RFC 2595 STLS.
-func (s *session) cmdStls() bool {
+func (s *session) cmdStls(string, bool) error {
 	if s.tls {
-		return s.bad("TLS already active")
+		return badCommand("TLS already active")
 	}
 	if !s.stlsAvailable() {
-		return s.bad("STLS not available")
+		return badCommand("STLS not available")
 	}
 	s.reply("+OK begin TLS negotiation")
 	if err := s.flush(); err != nil {
-		return false
+		return errHangUp
 	}
 	// Whatever the client sent after STLS in plain text is thrown away
 	// (CVE-2011-0411): Reset drops the buffered bytes.
 	s.br.Reset(nil)
 	if err := s.handshake(); err != nil {
 		s.srv.logger.Info("tls handshake failed", "remote_ip", s.remoteIPString(), "err", err)
-		return false
+		return errHangUp
 	}
 	s.br.Reset(s.conn)
 	s.bw.Reset(&s.out)
 	s.user = ""
-	return true
+	return nil
 }
 
-func (s *session) cmdQuit() bool {
+func (s *session) cmdQuit(string, bool) error {
 	if s.state == stateAuth {
-		s.reply("+OK bye")
-		return false
+		return closeConn("+OK bye")
 	}
 	s.state = stateUpdate
 	s.updating.Store(true)
+	// Messages EXPIRE removes go through the same UPDATE as DELE.
+	expired := s.expired()
+	for _, i := range expired {
+		s.deleted.add(i)
+	}
 	var deleted, retrieved []int
 	for i := range s.mbox.Len() {
 		switch {
@@ -133,52 +80,60 @@ func (s *session) cmdQuit() bool {
 			retrieved = append(retrieved, i)
 		}
 	}
+	var expiredAttr []any
+	if s.policy.Expire.Set {
+		expiredAttr = []any{"expired", len(expired)}
+	}
 	mb := s.mbox
 	err := mb.Commit(s.ctx, deleted, retrieved)
 	// Commit releases the mailbox, failed or not: Close must not follow.
 	s.mbox = nil
 	if err != nil {
-		s.srv.logger.Error("update failed", "remote_ip", s.remoteIPString(), "user", s.authUser,
-			"retrieved", len(retrieved), "deleted", len(deleted), "err", err)
+		s.srv.logger.Error("update failed", append([]any{"remote_ip", s.remoteIPString(), "user", s.authUser,
+			"retrieved", len(retrieved), "deleted", len(deleted)}, append(expiredAttr, "err", err)...)...)
 		var e *Error
 		if errors.As(err, &e) && e.Code != "" {
-			s.reply(errLine(e))
-		} else {
-			s.reply("-ERR [SYS/TEMP] update failed: some messages may not have been deleted")
+			return closeConn(errLine(e))
 		}
-		return false
+		return closeConn("-ERR [SYS/TEMP] update failed: some messages may not have been deleted")
 	}
-	s.srv.logger.Info("update", "remote_ip", s.remoteIPString(), "user", s.authUser,
-		"retrieved", len(retrieved), "deleted", len(deleted))
-	s.reply("+OK bye (" + itoa(int64(len(deleted))) + " messages deleted)")
-	return false
+	s.srv.logger.Info("update", append([]any{"remote_ip", s.remoteIPString(), "user", s.authUser,
+		"retrieved", len(retrieved), "deleted", len(deleted)}, expiredAttr...)...)
+	return closeConn("+OK bye (" + itoa(int64(len(deleted))) + " messages deleted)")
 }
 
-func (s *session) cmdStat() bool {
+func (s *session) cmdStat(string, bool) error {
 	s.reply("+OK " + itoa(int64(s.left)) + " " + itoa(s.leftOctets))
-	return true
+	return nil
+}
+
+func (s *session) cmdNoop(string, bool) error {
+	s.reply("+OK")
+	return nil
 }
 
 // msgArg parses a message-number argument: it must name an existing message
-// that is not marked deleted ("message N " + ifDeleted otherwise). On
-// failure it answers and returns ok false and the result of bad.
-func (s *session) msgArg(arg, ifDeleted string) (i int, ok, cont bool) {
+// that is not marked deleted ("message N " + ifDeleted otherwise).
+func (s *session) msgArg(arg, ifDeleted string) (int, error) {
 	n, valid := parseNumber(arg)
 	if !valid {
-		return 0, false, s.bad("invalid message number")
+		return 0, badCommand("invalid message number")
 	}
 	if n < 1 || n > int64(s.mbox.Len()) {
-		return 0, false, s.bad("no such message")
+		return 0, badCommand("no such message")
 	}
-	i = int(n - 1)
+	i := int(n - 1)
 	if s.deleted.has(i) {
-		return 0, false, s.bad("message " + arg + " " + ifDeleted)
+		return 0, badCommand("message " + arg + " " + ifDeleted)
 	}
-	return i, true, true
+	return i, nil
 }
 
-// cmdList is LIST, or UIDL when uid is set.
-func (s *session) cmdList(rest string, uid bool) bool {
+func (s *session) cmdList(rest string, _ bool) error { return s.listing(rest, false) }
+func (s *session) cmdUidl(rest string, _ bool) error { return s.listing(rest, true) }
+
+// listing is LIST, or UIDL when uid is set.
+func (s *session) listing(rest string, uid bool) error {
 	args := splitArgs(rest)
 	value := func(i int) string {
 		if uid {
@@ -205,38 +160,38 @@ func (s *session) cmdList(rest string, uid bool) bool {
 			s.bw.Write(buf)
 		}
 		s.reply(".")
-		return true
+		return nil
 	case 1:
-		i, ok, cont := s.msgArg(args[0], "is deleted")
-		if !ok {
-			return cont
+		i, err := s.msgArg(args[0], "is deleted")
+		if err != nil {
+			return err
 		}
 		s.reply("+OK " + itoa(int64(i+1)) + " " + value(i))
-		return true
+		return nil
 	}
-	return s.bad("too many arguments")
+	return badCommand("too many arguments")
 }
 
-func (s *session) cmdDele(rest string) bool {
+func (s *session) cmdDele(rest string, _ bool) error {
 	args := splitArgs(rest)
 	if len(args) != 1 {
-		return s.bad("DELE takes one argument: the message number")
+		return badCommand("DELE takes one argument: the message number")
 	}
-	i, ok, cont := s.msgArg(args[0], "already deleted")
-	if !ok {
-		return cont
+	i, err := s.msgArg(args[0], "already deleted")
+	if err != nil {
+		return err
 	}
 	s.deleted.add(i)
 	s.left--
 	s.leftOctets = max(s.leftOctets-max(s.mbox.Size(i), 0), 0)
 	s.reply("+OK message " + itoa(int64(i+1)) + " deleted")
-	return true
+	return nil
 }
 
-func (s *session) cmdRset() bool {
+func (s *session) cmdRset(string, bool) error {
 	s.undeleteAll()
 	s.reply(s.maildropLine())
-	return true
+	return nil
 }
 
 // undeleteAll clears the deletion marks and recounts what is left: the
@@ -268,14 +223,14 @@ func (s *session) maildropLine() string {
 	return "+OK maildrop has " + itoa(int64(s.left)) + " messages (" + itoa(s.leftOctets) + " octets)"
 }
 
-func (s *session) cmdRetr(rest string) bool {
+func (s *session) cmdRetr(rest string, _ bool) error {
 	args := splitArgs(rest)
 	if len(args) != 1 {
-		return s.bad("RETR takes one argument: the message number")
+		return badCommand("RETR takes one argument: the message number")
 	}
-	r, i, ok, cont := s.open(args[0])
-	if !ok {
-		return cont
+	r, i, err := s.open(args[0])
+	if err != nil {
+		return err
 	}
 	defer r.Close()
 	size := s.mbox.Size(i)
@@ -292,55 +247,52 @@ func (s *session) cmdRetr(rest string) bool {
 			c.CorrectSize(i, n)
 		}
 	}
-	return true
+	return nil
 }
 
-func (s *session) cmdTop(rest string) bool {
+func (s *session) cmdTop(rest string, _ bool) error {
 	args := splitArgs(rest)
 	if len(args) != 2 {
-		return s.bad("TOP takes two arguments: message number and line count")
+		return badCommand("TOP takes two arguments: message number and line count")
 	}
 	lines, valid := parseNumber(args[1])
 	if !valid {
-		return s.bad("invalid line count")
+		return badCommand("invalid line count")
 	}
-	r, i, ok, cont := s.open(args[0])
-	if !ok {
-		return cont
+	r, i, err := s.open(args[0])
+	if err != nil {
+		return err
 	}
 	defer r.Close()
 	s.reply("+OK top of message follows")
 	if _, err := writeTop(s.bw, r, lines); err != nil {
 		return s.sendFailed(i, err)
 	}
-	return true
+	return nil
 }
 
-// open opens the message numbered arg (from 1). When ok is false the error
-// has been answered and cont says whether the session goes on.
-func (s *session) open(arg string) (r io.ReadCloser, i int, ok, cont bool) {
-	i, ok, cont = s.msgArg(arg, "is deleted")
-	if !ok {
-		return nil, i, false, cont
+// open opens the message numbered arg (from 1).
+func (s *session) open(arg string) (io.ReadCloser, int, error) {
+	i, err := s.msgArg(arg, "is deleted")
+	if err != nil {
+		return nil, i, err
 	}
 	r, err := s.mbox.Open(i)
 	if err == nil {
-		return r, i, true, true
+		return r, i, nil
 	}
 	s.srv.logger.Warn("cannot open message", "remote_ip", s.remoteIPString(), "user", s.authUser,
 		"message", i+1, "err", err)
 	var e *Error
 	if errors.As(err, &e) {
-		s.reply(errLine(e))
-	} else {
-		s.reply("-ERR [SYS/TEMP] cannot read message " + itoa(int64(i+1)))
+		return nil, i, e
 	}
-	return nil, i, false, true
+	return nil, i, &Error{Code: CodeSysTemp, Text: "cannot read message " + itoa(int64(i+1))}
 }
 
 // sendFailed handles an error in the middle of a multi-line response: the
 // client cannot be told, so the connection is dropped without UPDATE.
-func (s *session) sendFailed(i int, err error) bool {
+func (s *session) sendFailed(i int, err error) error {
 	var re *readError
 	if errors.As(err, &re) {
 		s.srv.logger.Error("reading message failed, closing the connection", "remote_ip", s.remoteIPString(),
@@ -349,7 +301,7 @@ func (s *session) sendFailed(i int, err error) bool {
 		s.srv.logger.Info("sending message failed", "remote_ip", s.remoteIPString(),
 			"user", s.authUser, "message", i+1, "err", err)
 	}
-	return false
+	return errHangUp
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -82,7 +82,7 @@ func TestAuthorizationState(t *testing.T) {
 			last("RETR 1", "-ERR too many bad commands"),
 		}},
 		{"unknown", []step{one("FOO", "-ERR unknown command"), one("", "-ERR unknown command")}},
-		{"apop is not supported", []step{one("APOP a b", "-ERR unknown command")}},
+		{"apop without apop = yes", []step{one("APOP a b", "-ERR APOP is not available")}},
 		{"unicode keyword not folded", []step{one("ſtat", "-ERR unknown command")}},
 		{"noop before login", []step{one("NOOP", "-ERR not logged in")}},
 		{"user without name", []step{one("USER", "-ERR USER takes one argument: the user name")}},

@@ -77,6 +77,14 @@ func testConfig() daemon.Config {
 // gives after edit. The server shuts down when the test ends.
 func startServer(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*daemon.Config)) *testServer {
 	t.Helper()
+	ts := startServerBackend(t, b, mode, edit)
+	ts.backend = b
+	return ts
+}
+
+// startServerBackend is startServer for any Backend.
+func startServerBackend(t testing.TB, b daemon.Backend, mode daemon.Mode, edit func(*daemon.Config)) *testServer {
+	t.Helper()
 	cfg := testConfig()
 	if edit != nil {
 		edit(&cfg)
@@ -88,12 +96,11 @@ func startServer(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*daemo
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ts := &testServer{
-		srv:     daemon.New(b, cfg, logger),
-		addr:    l.Addr().String(),
-		backend: b,
-		logs:    logs,
-		lis:     &countingListener{Listener: l},
-		served:  make(chan error, 1),
+		srv:    daemon.New(b, cfg, logger),
+		addr:   l.Addr().String(),
+		logs:   logs,
+		lis:    &countingListener{Listener: l},
+		served: make(chan error, 1),
 	}
 	go func() { ts.served <- ts.srv.Serve(ts.lis, mode) }()
 	t.Cleanup(func() {

@@ -4,9 +4,10 @@
 //
 // It implements:
 //   - RFC 1939, Post Office Protocol - Version 3 (USER, PASS, STAT, LIST,
-//     RETR, DELE, NOOP, RSET, QUIT, TOP, UIDL);
+//     RETR, DELE, NOOP, RSET, QUIT, TOP, UIDL, and APOP when enabled);
 //   - RFC 2449, POP3 Extension Mechanism (CAPA, PIPELINING, RESP-CODES,
-//     EXPIRE, IMPLEMENTATION, the 255-octet command line limit);
+//     LOGIN-DELAY, EXPIRE (enforced at UPDATE), IMPLEMENTATION, the
+//     255-octet command line limit);
 //   - RFC 3206, the SYS and AUTH response codes;
 //   - RFC 2595, STLS;
 //   - RFC 5034, the SASL AUTH command, with the PLAIN mechanism (RFC 4616);

@@ -45,6 +45,22 @@ type Config struct {
 	MaxAuthFailures     int            // 3
 	ProxyProtocolFrom   []netip.Prefix // nil: no PROXY headers accepted from anyone
 	Implementation      string         // CAPA IMPLEMENTATION value, e.g. "pop3d-0.1.0"
+
+	// RFC 2449 LOGIN-DELAY and EXPIRE as CAPA announces them before login.
+	// The Backend enforces LOGIN-DELAY; the engine applies Expire to a
+	// Mailbox that is not a PolicyMailbox (whose Policy wins otherwise).
+	LoginDelay time.Duration
+	Expire     Expire // zero value: NEVER
+	// PerUserPolicy reports whether users may have LOGIN-DELAY or EXPIRE
+	// values of their own (CAPA then adds USER); nil: they may not.
+	PerUserPolicy func() bool
+	// APOP enables RFC 1939 APOP: the greeting carries a timestamp and the
+	// APOP command is accepted, when the Backend is an APOPBackend.
+	APOP     bool
+	Hostname string // in the APOP timestamp; "": os.Hostname()
+	// Now is the clock of EXPIRE and of the brute-force penalty's
+	// expiry; nil: time.Now. Tests move it.
+	Now func() time.Time
 }
 
 // DefaultConfig returns the documented defaults. TLSConfig is nil and
@@ -85,9 +101,11 @@ const refuseDeadline = 100 * time.Millisecond
 
 // Server serves POP3 on any number of listeners. Safe for concurrent use.
 type Server struct {
-	backend Backend
-	logger  *slog.Logger
-	cfg     atomic.Pointer[Config]
+	backend  Backend
+	logger   *slog.Logger
+	cfg      atomic.Pointer[Config]
+	commands map[string]command // read-only after New
+	penalty  *penalties         // failed logins per client address
 
 	// ctx is cancelled when Shutdown gives up waiting: it is the parent of
 	// every session's context.
@@ -113,6 +131,8 @@ func New(backend Backend, cfg Config, logger *slog.Logger) *Server {
 	s := &Server{
 		backend:  backend,
 		logger:   logger,
+		commands: commandTable(),
+		penalty:  newPenalties(),
 		ctx:      ctx,
 		cancel:   cancel,
 		done:     make(chan struct{}),

@@ -82,6 +82,8 @@ type session struct {
 	badCmds      int
 	refused      int // login attempts refused without a bad-command count
 	authFailures int
+	challenge    string     // APOP timestamp of the greeting; "": no APOP
+	policy       UserPolicy // the logged-in user's LOGIN-DELAY and EXPIRE
 }
 
 func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *session {
@@ -174,7 +176,12 @@ func (s *session) serve() {
 	}
 	s.br = bufio.NewReaderSize(s.conn, readBufSize)
 	s.bw = &outWriter{w: &s.out}
-	s.reply("+OK POP3 server ready")
+	if s.apopAvailable() {
+		s.challenge = s.newChallenge()
+		s.reply("+OK POP3 server ready " + s.challenge)
+	} else {
+		s.reply("+OK POP3 server ready")
+	}
 	s.loop()
 }
 

@@ -236,6 +236,7 @@ type startOpt func(*startConf)
 
 type startConf struct {
 	plain, tls bool
+	envListen  bool // the plain listener from POP3D_LISTEN, not a flag
 	env        []string
 	noWait     bool
 	addr       string // the plain listener's address; "" for a free port
@@ -247,6 +248,10 @@ type startConf struct {
 func withPlain() startOpt { return func(c *startConf) { c.plain = true } }
 
 func withTLS() startOpt { return func(c *startConf) { c.tls = true } }
+
+// withEnvListen gives pop3d its plain listener in POP3D_LISTEN and no
+// listener flags at all (a run from the environment only).
+func withEnvListen() startOpt { return func(c *startConf) { c.envListen = true } }
 
 func withNoWait() startOpt { return func(c *startConf) { c.noWait = true } }
 
@@ -290,7 +295,11 @@ func startServerArgs(t testing.TB, args []string, opts ...startOpt) *server {
 func startOnce(t testing.TB, args []string, c startConf) *server {
 	t.Helper()
 	srv := &server{t: t, stderr: &syncBuffer{}, notify: newNotifier(t), done: make(chan struct{})}
-	if c.plain {
+	env := c.env
+	if c.envListen {
+		srv.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		env = append(env[:len(env):len(env)], "POP3D_LISTEN="+srv.addr)
+	} else if c.plain {
 		srv.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		if c.addr != "" {
 			srv.addr = c.addr
@@ -309,7 +318,7 @@ func startOnce(t testing.TB, args []string, c startConf) *server {
 	}
 	srv.cmd = exec.Command(argv[0], argv[1:]...)
 	srv.cmd.Env = append(cleanEnv(), "NOTIFY_SOCKET="+srv.notify.path)
-	srv.cmd.Env = append(srv.cmd.Env, c.env...)
+	srv.cmd.Env = append(srv.cmd.Env, env...)
 	srv.cmd.Stderr = srv.stderr
 	srv.cmd.Stdout = srv.stderr
 	if c.stderrW != nil {
@@ -346,6 +355,9 @@ func cleanEnv() []string {
 		switch strings.SplitN(kv, "=", 2)[0] {
 		case "JOURNAL_STREAM", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES":
 			continue
+		}
+		if strings.HasPrefix(kv, "POP3D_") {
+			continue // settings of the test's own environment (pop3d reads POP3D_<KEY>)
 		}
 		env = append(env, kv)
 	}

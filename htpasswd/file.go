@@ -38,6 +38,9 @@ type User struct {
 	// maildir template: the Maildir is Home/Maildir if that is a directory,
 	// else Home itself (decided by the caller).
 	Home string
+	// Extra are the extra fields of a Dovecot passwd-file line, in file
+	// order, all of them (unknown keys too).
+	Extra []Field
 }
 
 // File is a password file, safe for concurrent use. It re-reads itself when
@@ -47,6 +50,7 @@ type User struct {
 type File struct {
 	path   string
 	logger *slog.Logger
+	check  ExtraChecker
 	sem    chan struct{} // bounds concurrent expensive verifications
 
 	cur atomic.Pointer[loaded]
@@ -73,12 +77,26 @@ type fileID struct {
 // now; bad lines are logged as warnings and lock only their user out. A
 // nil logger means slog.Default().
 func Open(path string, logger *slog.Logger) (*File, error) {
+	return OpenWith(path, Options{Logger: logger})
+}
+
+// Options are the settings of OpenWith.
+type Options struct {
+	Logger     *slog.Logger // nil: slog.Default()
+	CheckExtra ExtraChecker // nil: extra fields are kept unchecked
+}
+
+// OpenWith is Open with a checker for the users' extra fields: a user whose
+// fields it refuses cannot log in, as with a bad hash.
+func OpenWith(path string, o Options) (*File, error) {
+	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
 	f := &File{
 		path:   path,
 		logger: logger,
+		check:  o.CheckExtra,
 		sem:    make(chan struct{}, runtime.NumCPU()),
 	}
 	if err := f.load(true); err != nil {
@@ -157,7 +175,7 @@ func (f *File) read(force bool) (*table, fileID, error) {
 	if _, err := buf.ReadFrom(fd); err != nil {
 		return nil, fileID{}, fmt.Errorf("password file %s: %w", f.path, err)
 	}
-	t := parse(buf.Bytes(), f.path, func(p Problem) {
+	t := parseWith(buf.Bytes(), f.path, f.check, func(p Problem) {
 		f.logger.Warn("password file", "file", p.File, "line", p.Line, "problem", p.Msg)
 	})
 	return t, id, nil
@@ -213,18 +231,32 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 		f.logger.Debug("password check failed", "file", f.path, "user", user, "reason", reason)
 		return User{}, ErrBadCredentials
 	}
-	return User{Name: user, Home: e.home}, nil
+	return User{Name: user, Home: e.home, Extra: e.extra}, nil
+}
+
+// HasExtraKey reports whether some user of the current file has an extra
+// field named key (so that a per-user setting may differ from the global
+// one).
+func (f *File) HasExtraKey(key string) bool {
+	f.refresh()
+	return f.cur.Load().t.extraKeys[key]
 }
 
 // Check parses path and returns every problem (bad lines, duplicates,
 // unsupported schemes, plaintext schemes); err only when the file cannot be
 // read. `pop3d -check` prints them.
 func Check(path string) ([]Problem, error) {
+	return CheckWith(path, nil)
+}
+
+// CheckWith is Check with a checker for the extra fields, whose errors and
+// warnings are reported with the line.
+func CheckWith(path string, check ExtraChecker) ([]Problem, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("password file: %w", err)
 	}
 	var problems []Problem
-	parse(data, path, func(p Problem) { problems = append(problems, p) })
+	parseWith(data, path, check, func(p Problem) { problems = append(problems, p) })
 	return problems, nil
 }

@@ -217,7 +217,7 @@ func parseDovecot(s string) (verifier, hashInfo, error) {
 				return nil, info, malformed(info.scheme, "%v", err)
 			}
 		}
-		return plainVerifier{pw: sha256.Sum256(pw)}, info, nil
+		return plainVerifier{pw: sha256.Sum256(pw), raw: string(pw)}, info, nil
 	}
 	d, ok := digestSchemes[name]
 	if !ok {
@@ -318,7 +318,10 @@ func (v digestVerifier) class() string   { return v.name }
 
 // plainVerifier holds a digest of the clear-text password so that the
 // comparison takes the same time whatever the lengths.
-type plainVerifier struct{ pw [sha256.Size]byte }
+type plainVerifier struct {
+	pw  [sha256.Size]byte
+	raw string // the secret itself: APOP needs it (apop.go)
+}
 
 func (v plainVerifier) verify(pass []byte) bool {
 	got := sha256.Sum256(pass)

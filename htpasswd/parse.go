@@ -32,13 +32,15 @@ func (p Problem) String() string {
 type entry struct {
 	hash    string // the password field as written; "" when the line was refused
 	home    string // Dovecot passwd-file home, "" when none
-	line    int    // where the user's first line is
-	refused bool   // the user's first line was bad: the user cannot log in
+	extra   []Field
+	line    int  // where the user's first line is
+	refused bool // the user's first line was bad: the user cannot log in
 }
 
 // table is an immutable parsed copy of a password file.
 type table struct {
-	users map[string]entry
+	users     map[string]entry
+	extraKeys map[string]bool // the keys of every user's extra fields
 	// dummy is a hash of the most common scheme and cost in the file,
 	// verified for unknown users so that they take as long as known ones.
 	dummy string
@@ -46,9 +48,10 @@ type table struct {
 
 // line is one parsed non-comment line.
 type line struct {
-	user string
-	hash string
-	home string
+	user  string
+	hash  string
+	home  string
+	extra []Field
 }
 
 // parseLine parses one line without its terminating LF. It reports
@@ -87,6 +90,16 @@ func parseLine(s string) (l line, skip bool, err error) {
 			}
 			l.home = filepath.Clean(home)
 		}
+		if len(fields) == 5 {
+			// The extra fields are everything after the shell, colons
+			// included (as Dovecot joins them).
+			if _, extra, ok := strings.Cut(fields[4], ":"); ok {
+				var err error
+				if l.extra, err = ParseExtra(extra); err != nil {
+					return l, false, err
+				}
+			}
+		}
 	}
 	if hash == "" {
 		return l, false, errors.New("empty password hash")
@@ -113,6 +126,11 @@ func checkUserName(user string) error {
 // parse reads a whole password file. Every problem is passed to report; the
 // table holds the good lines and the users locked out by bad ones.
 func parse(data []byte, file string, report func(Problem)) *table {
+	return parseWith(data, file, nil, report)
+}
+
+// parseWith is parse with a checker for the extra fields (nil: none).
+func parseWith(data []byte, file string, check ExtraChecker, report func(Problem)) *table {
 	// One string for the whole file: user names and hashes are slices of
 	// it, not 200k small strings of their own.
 	s := string(data)
@@ -146,6 +164,13 @@ func parse(data []byte, file string, report func(Problem)) *table {
 		if err == nil {
 			v, info, err = parseHash(l.hash)
 		}
+		if err == nil && check != nil && len(l.extra) > 0 {
+			var warnings []string
+			warnings, err = check(l.extra)
+			for _, w := range warnings {
+				report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user %q: %s", l.user, w), Warning: true})
+			}
+		}
 		if err != nil {
 			if l.user == "" {
 				report(Problem{File: file, Line: n, Msg: err.Error()})
@@ -158,7 +183,13 @@ func parse(data []byte, file string, report func(Problem)) *table {
 		if info.plaintext {
 			report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user %q has a plain-text password %s; store a hash instead (pop3d passwd)", l.user, info.scheme), Warning: true})
 		}
-		t.users[l.user] = entry{hash: l.hash, home: l.home, line: n}
+		t.users[l.user] = entry{hash: l.hash, home: l.home, extra: l.extra, line: n}
+		for _, f := range l.extra {
+			if t.extraKeys == nil {
+				t.extraKeys = make(map[string]bool)
+			}
+			t.extraKeys[f.Key] = true
+		}
 		c, i := v.class(), 0
 		for i < len(classes) && classes[i].name != c {
 			i++

@@ -177,6 +177,7 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 	if m.dirty || (removed > 0 && removed >= len(m.msgs)/8) {
 		m.saveCache(isDel)
 	}
+	m.saveRetrievals(isDel, retrieved)
 	if notRemoved > 0 {
 		return &CommitError{NotRemoved: notRemoved, Err: firstErr, Permanent: perm}
 	}

@@ -21,6 +21,10 @@ type Options struct {
 	Create   bool         // create a missing Maildir (tmp/ new/ cur/, 0700); else ErrNotFound
 	MarkRead bool         // UPDATE: S flag + new/ -> cur/ for retrieved, kept messages
 	Logger   *slog.Logger // nil: slog.Default()
+	// TrackRetrieval makes Commit record when each retrieved, kept message
+	// was first retrieved, in the state file (state.go), for EXPIRE.
+	TrackRetrieval bool
+	Now            func() time.Time // clock of the state file's records; nil: time.Now
 
 	// Legacy says whose UIDLs a message keeps (uidl_legacy); the zero
 	// value is LegacyAuto.
@@ -110,6 +114,7 @@ type Mailbox struct {
 	corr    map[int]int64 // sizes corrected by CorrectSize
 	dirty   bool          // the size cache needs rewriting
 	done    bool          // committed or closed
+	state   *mailState    // the state file, read on first use
 }
 
 // Open locks the Maildir at dir for one POP3 session and snapshots new/ and

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pop3d/pop3d/daemon"
@@ -25,11 +26,38 @@ type authenticator interface {
 	Authenticate(ctx context.Context, user, pass string) (htpasswd.User, error)
 }
 
+// apopAuthenticator is a password file that can check APOP digests.
+type apopAuthenticator interface {
+	AuthenticateAPOP(ctx context.Context, user, challenge, digest string) (htpasswd.User, error)
+}
+
 // backendSettings are the parts of the backend a SIGHUP may replace.
 type backendSettings struct {
-	passwd   authenticator
+	passwd   authenticator    // nil: no password file (POP3D_AUTH only)
+	static   *htpasswd.Static // users from POP3D_AUTH; nil: none
 	template string
 	opts     maildir.Options
+	global   globalPolicy
+	now      func() time.Time // nil: time.Now
+}
+
+func (s *backendSettings) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+// authenticate checks name/pass against POP3D_AUTH's users first, then the
+// password file.
+func (s *backendSettings) authenticate(ctx context.Context, name, pass string) (htpasswd.User, error) {
+	if s.static != nil && (s.static.Has(name) || s.passwd == nil) {
+		return s.static.Authenticate(ctx, name, pass)
+	}
+	if s.passwd == nil {
+		return htpasswd.User{}, htpasswd.ErrBadCredentials
+	}
+	return s.passwd.Authenticate(ctx, name, pass)
 }
 
 // backend adapts the password file and the Maildir store to daemon.Backend.
@@ -38,7 +66,10 @@ type backend struct {
 	logger   *slog.Logger
 }
 
-var _ daemon.Backend = (*backend)(nil)
+var (
+	_ daemon.Backend     = (*backend)(nil)
+	_ daemon.APOPBackend = (*backend)(nil)
+)
 
 func newBackend(s backendSettings, logger *slog.Logger) *backend {
 	b := &backend{logger: logger}
@@ -61,10 +92,28 @@ func (b *backend) Login(ctx context.Context, name, pass string, info daemon.Conn
 		// Spend what a wrong password costs (the password file hashes
 		// against a dummy for unknown users), so that a bad name cannot
 		// be told apart by timing.
-		_, _ = s.passwd.Authenticate(ctx, "", pass)
+		_, _ = s.authenticate(ctx, "", pass)
 		return nil, daemon.ErrAuth
 	}
-	u, err := s.passwd.Authenticate(ctx, name, pass)
+	u, err := s.authenticate(ctx, name, pass)
+	return b.open(ctx, s, name, u, err, info)
+}
+
+// LoginAPOP implements daemon.APOPBackend: only users of the password file
+// with a {PLAIN}/{CLEARTEXT} secret can use APOP.
+func (b *backend) LoginAPOP(ctx context.Context, name, challenge, digest string, info daemon.ConnInfo) (daemon.Mailbox, error) {
+	s := b.settings.Load()
+	ap, ok := s.passwd.(apopAuthenticator)
+	if !ok || !validUser(name) || (s.static != nil && s.static.Has(name)) {
+		return nil, daemon.ErrAuth
+	}
+	u, err := ap.AuthenticateAPOP(ctx, name, challenge, digest)
+	return b.open(ctx, s, name, u, err, info)
+}
+
+// open applies the policy to an authentication's outcome and opens the
+// user's mailbox.
+func (b *backend) open(ctx context.Context, s *backendSettings, name string, u htpasswd.User, err error, info daemon.ConnInfo) (daemon.Mailbox, error) {
 	if errors.Is(err, htpasswd.ErrBadCredentials) {
 		return nil, daemon.ErrAuth
 	}
@@ -76,6 +125,18 @@ func (b *backend) Login(ctx context.Context, name, pass string, info daemon.Conn
 	}
 	if u.Name == "" {
 		u.Name = name
+	}
+	pol, err := policyFor(s.global, u.Extra)
+	if err != nil {
+		return nil, &daemon.Error{Code: daemon.CodeSysPerm, Text: "account unavailable", Err: err}
+	}
+	// The network first: from outside allow_nets even a disabled
+	// account's reason is not shown.
+	if !pol.allowed(info.RemoteAddr) {
+		return nil, errNetwork
+	}
+	if pol.nologin {
+		return nil, pol.errDisabled()
 	}
 	dir, err := mailboxPath(s.template, u)
 	if errors.Is(err, maildir.ErrBadUser) {
@@ -89,11 +150,37 @@ func (b *backend) Login(ctx context.Context, name, pass string, info daemon.Conn
 	if err != nil {
 		return nil, &daemon.Error{Code: daemon.CodeSysPerm, Text: "mailbox unavailable", Err: err}
 	}
-	m, err := maildir.Open(ctx, dir, s.opts)
+	opts := s.opts
+	opts.TrackRetrieval = pol.expire.Set
+	opts.Now = s.now
+	m, err := maildir.Open(ctx, dir, opts)
 	if err != nil {
 		return nil, openError(err)
 	}
-	return mailbox{m}, nil
+	if pol.loginDelay > 0 {
+		// Under the mailbox lock: every pop3d serving this Maildir sees
+		// the same last login.
+		now := s.clock()
+		if last, ok := m.LastLogin(); ok {
+			if left := delayLeft(pol.loginDelay, last, now); left > 0 {
+				m.Close()
+				return nil, errLoginDelay(left)
+			}
+		}
+		if err := m.RecordLogin(now); err != nil {
+			// Not a reason to refuse: the next login is just not delayed.
+			b.logger.Warn("last login not recorded", "user", u.Name, "err", err)
+		}
+	}
+	return mailbox{store: m, policy: daemon.UserPolicy{LoginDelay: pol.loginDelay, Expire: pol.expire}}, nil
+}
+
+// perUser reports whether users may have LOGIN-DELAY or EXPIRE values of
+// their own: some line of the password file sets login_delay or expire.
+func (b *backend) perUser() bool {
+	s := b.settings.Load()
+	f, ok := s.passwd.(interface{ HasExtraKey(string) bool })
+	return ok && (f.HasExtraKey("login_delay") || f.HasExtraKey("expire"))
 }
 
 // validUser accepts non-empty UTF-8 names of at most maxUserLen bytes
@@ -150,18 +237,28 @@ type store interface {
 	TmpRemoved() int
 }
 
+// retrievals is the part of *maildir.Mailbox that remembers first
+// retrievals (for EXPIRE).
+type retrievals interface {
+	FirstRetrieved(i int) (time.Time, bool)
+}
+
+var _ retrievals = (*maildir.Mailbox)(nil)
+
 var _ store = (*maildir.Mailbox)(nil)
 
 // mailbox is a Maildir mailbox whose Commit errors carry POP3 response
 // codes. CorrectSize is promoted, so it is a daemon.SizeCorrector too.
 type mailbox struct {
 	store
+	policy daemon.UserPolicy
 }
 
 var (
 	_ daemon.Mailbox       = mailbox{}
 	_ daemon.SizeCorrector = mailbox{}
 	_ daemon.LoginAttrer   = mailbox{}
+	_ daemon.PolicyMailbox = mailbox{}
 )
 
 // LoginAttrs implements daemon.LoginAttrer: tmp_removed=N on the login line
@@ -172,6 +269,17 @@ func (m mailbox) LoginAttrs() []slog.Attr {
 		return []slog.Attr{slog.Int("tmp_removed", n)}
 	}
 	return nil
+}
+
+// Policy implements daemon.PolicyMailbox.
+func (m mailbox) Policy() daemon.UserPolicy { return m.policy }
+
+// FirstRetrieved implements daemon.PolicyMailbox.
+func (m mailbox) FirstRetrieved(i int) (time.Time, bool) {
+	if r, ok := m.store.(retrievals); ok {
+		return r.FirstRetrieved(i)
+	}
+	return time.Time{}, false
 }
 
 // Commit implements daemon.Mailbox.

@@ -236,10 +236,10 @@ func (f *fakeStore) TmpRemoved() int                            { return f.tmpRe
 // TestMailboxLoginAttrs: tmp_removed on the login line only when files
 // were removed.
 func TestMailboxLoginAttrs(t *testing.T) {
-	if got := (mailbox{&fakeStore{}}).LoginAttrs(); len(got) != 0 {
+	if got := (mailbox{store: &fakeStore{}}).LoginAttrs(); len(got) != 0 {
 		t.Errorf("nothing removed: LoginAttrs = %v, want none", got)
 	}
-	got := (mailbox{&fakeStore{tmpRemoved: 3}}).LoginAttrs()
+	got := (mailbox{store: &fakeStore{tmpRemoved: 3}}).LoginAttrs()
 	if len(got) != 1 || got[0].Key != "tmp_removed" || got[0].Value.Int64() != 3 {
 		t.Errorf("3 removed: LoginAttrs = %v, want [tmp_removed=3]", got)
 	}
@@ -261,7 +261,7 @@ func TestMailboxCommitErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := &fakeStore{commitErr: tt.err}
-		m := mailbox{fs}
+		m := mailbox{store: fs}
 		err := m.Commit(context.Background(), []int{0}, nil)
 		if tt.err == nil {
 			if err != nil {
@@ -275,7 +275,7 @@ func TestMailboxCommitErrors(t *testing.T) {
 		}
 	}
 	fs := &fakeStore{}
-	var sc daemon.SizeCorrector = mailbox{fs}
+	var sc daemon.SizeCorrector = mailbox{store: fs}
 	sc.CorrectSize(0, 42)
 	if len(fs.corrected) != 1 || fs.corrected[0] != 42 {
 		t.Errorf("CorrectSize not forwarded: %v", fs.corrected)

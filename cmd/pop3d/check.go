@@ -16,6 +16,16 @@ import (
 // and exits 1 on any problem, 0 with "pop3d: configuration OK" otherwise.
 func runCheck(opts *options, stdout, stderr io.Writer) int {
 	problems, warnings := checkAll(opts)
+	for _, o := range opts.origins() {
+		fmt.Fprintf(stdout, "setting: %s\n", o)
+	}
+	if s, err := staticUsers(opts.env); err == nil && s != nil {
+		fmt.Fprintf(stdout, "users: %d from environment %s (hashed in memory)\n", s.Len(), envAuth)
+	}
+	cfg, _ := opts.load()
+	if cfg.LoginDelay > 0 || cfg.Expire.Set || cfg.APOP {
+		fmt.Fprintf(stdout, "policy: login_delay %s, expire %s, apop %s\n", cfg.LoginDelay, cfg.Expire, yesNo(cfg.APOP))
+	}
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
@@ -36,11 +46,23 @@ func checkAll(opts *options) (problems, warnings []string) {
 	cfg, err := opts.load()
 	problems = append(problems, errorLines(err)...)
 	problems = append(problems, errorLines(cfg.Validate())...)
-	warnings = cfg.Warnings()
+	warnings = append(cfg.Warnings(), envWarnings(opts.env)...)
 
-	pwProblems, err := htpasswd.Check(cfg.PasswdFile)
+	static, err := staticUsers(opts.env)
 	if err != nil {
-		problems = append(problems, fmt.Sprintf("passwd_file: %v", err))
+		problems = append(problems, err.Error())
+	}
+	if _, err := clockFromEnv(opts.env); err != nil {
+		problems = append(problems, err.Error())
+	} else if v, ok := envValue(opts.env, envClockSkew); ok && v != "" {
+		warnings = append(warnings, fmt.Sprintf("%s=%s moves the clock of LOGIN-DELAY and EXPIRE: for tests only", envClockSkew, v))
+	}
+	var pwProblems []htpasswd.Problem
+	if !passwdOptional(&cfg, static) {
+		pwProblems, err = htpasswd.CheckWith(cfg.PasswdFile, checkExtra)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("passwd_file: %v", err))
+		}
 	}
 	for _, p := range pwProblems {
 		if p.Warning {
@@ -69,4 +91,11 @@ func checkAll(opts *options) (problems, warnings []string) {
 		}
 	}
 	return problems, warnings
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pop3d/pop3d/daemon"
 	"github.com/pop3d/pop3d/maildir"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	AuthFailureDelay    time.Duration
 	MaxAuthFailures     int
 	ProxyProtocolFrom   []netip.Prefix
+	LoginDelay          time.Duration
+	Expire              daemon.Expire
+	APOP                bool
 	User                string
 	Group               string
 	LogLevel            slog.Level
@@ -118,6 +122,12 @@ func keys() []key {
 			set: func(c *Config, v string) error { return setInt(&c.MaxAuthFailures, v) }},
 		{name: "proxy_protocol_from", def: "", help: "CIDRs whose connections start with a PROXY v1/v2 header, comma-separated",
 			set: setPrefixes},
+		{name: "login_delay", def: "0", help: "RFC 2449 LOGIN-DELAY: shortest time between two logins of a user (seconds or e.g. 15m); 0 = off",
+			set: func(c *Config, v string) error { return setLoginDelay(&c.LoginDelay, v) }},
+		{name: "expire", def: "never", help: "RFC 2449 EXPIRE: days after its first retrieval a message is deleted; 0 = at QUIT; never",
+			set: func(c *Config, v string) error { return setExpire(&c.Expire, v) }},
+		{name: "apop", def: "no", help: "offer APOP (MD5, weak) for users with {PLAIN}/{CLEARTEXT} passwords", isBool: true,
+			set: func(c *Config, v string) error { return setBool(&c.APOP, v) }},
 		{name: "user", def: "", help: "when started as root: user to switch to after binding",
 			set: func(c *Config, v string) error { return setName(&c.User, v) }},
 		{name: "group", def: "", help: "when started as root: group to switch to (default: the user's)",
@@ -274,6 +284,9 @@ func (c *Config) Warnings() []string {
 	}
 	if c.AllowInsecureAuth {
 		w = append(w, "allow_insecure_auth = yes: passwords may cross the network in clear text")
+	}
+	if c.APOP {
+		w = append(w, "apop = yes: APOP uses MD5 and needs plain-text passwords on the server (CVE-2007-1558); TLS with PASS or AUTH PLAIN is better")
 	}
 	if len(c.Listen) == 0 && len(c.ListenTLS) == 0 {
 		w = append(w, "listen and listen_tls are empty: pop3d only works socket-activated")

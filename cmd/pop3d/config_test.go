@@ -280,6 +280,7 @@ func FuzzParseConfig(f *testing.F) {
 		"proxy_protocol_from = 10.0.0.0/8,::1", "idle_timeout = 1h\nidle_timeout = 2h",
 		"mark_read = yes\r\n", "\xef\xbb\xbfuser = x", "maildir = /a/%d/%n", "max_connections = 0",
 		"tls_min_version = 1.3", "log_level = warn", "x\x00 = y", "passwd_file = \xff",
+		"login_delay = 300", "login_delay = 15m", "expire = never", "expire = 0", "apop = yes",
 	} {
 		f.Add(s)
 	}
@@ -294,7 +295,7 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if c.IdleTimeout < 0 || c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxAuthFailures < 0 || c.AuthFailureDelay < 0 {
+		if c.LoginDelay < 0 || c.Expire.Days < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxAuthFailures < 0 || c.AuthFailureDelay < 0 {
 			t.Errorf("negative value accepted: %+v", c)
 		}
 		if c.PasswdFile == "" || c.Maildir == "" {

@@ -6,8 +6,10 @@
 //	pop3d [-config FILE] [-check] [-version] [-KEY VALUE ...]
 //	pop3d passwd [-f FILE] [-scheme bcrypt|sha512-crypt] [-d] USER
 //
-// Every key of the config file has a flag (passwd_file is -passwd-file);
-// flags given on the command line override the file.
+// Every key of the config file has a flag (passwd_file is -passwd-file) and
+// an environment variable (POP3D_PASSWD_FILE); flags override the
+// environment, which overrides the file. POP3D_AUTH="user:password ..."
+// adds users kept, hashed, in memory (environment only: flags show in ps).
 //
 // Exit status: 0 on success (-check found nothing, -version, clean shutdown
 // on SIGTERM/SIGINT); 1 when -check found problems, the configuration is
@@ -54,6 +56,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage
 	}
+	opts.env = os.Environ()
 	if opts.version {
 		fmt.Fprintf(stdout, "pop3d %s\n", version)
 		return exitOK
@@ -79,6 +82,7 @@ type options struct {
 	check          bool
 	version        bool
 	overrides      []override // in command-line order: the last one wins
+	env            []string   // the environment, KEY=VALUE (POP3D_*)
 }
 
 type override struct {
@@ -86,10 +90,12 @@ type override struct {
 	value string
 }
 
-// load reads the config file and applies the command-line overrides. It is
-// called again on SIGHUP.
+// load reads the config file and applies the environment (POP3D_<KEY>) and
+// then the command-line overrides. It is called again on SIGHUP.
 func (o *options) load() (Config, error) {
 	cfg, err := LoadConfig(o.configPath, o.configExplicit)
+	settings, _ := envSettings(o.env)
+	err = errors.Join(err, applyEnv(&cfg, settings))
 	for _, ov := range o.overrides {
 		// Values were checked when the flag was parsed.
 		if e := ov.key.set(&cfg, ov.value); e != nil {

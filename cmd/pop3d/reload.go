@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	"github.com/pop3d/pop3d/daemon"
-	"github.com/pop3d/pop3d/htpasswd"
 )
 
 // reload is SIGHUP: re-read the config file, the password file and the
@@ -35,8 +34,8 @@ func (st *state) reload() {
 		st.logger.Warn("config: " + w)
 	}
 
-	if cfg.PasswdFile != old.PasswdFile {
-		f, err := htpasswd.Open(cfg.PasswdFile, st.logger)
+	if cfg.PasswdFile != old.PasswdFile && !passwdOptional(&cfg, st.static) {
+		f, err := openPasswd(cfg.PasswdFile, st.logger)
 		if err != nil {
 			st.logger.Error("reload: new passwd_file unusable, keeping the old one", "passwd_file", old.PasswdFile, "err", err)
 			cfg.PasswdFile = old.PasswdFile
@@ -92,6 +91,9 @@ func (st *state) reloadFiles() {
 }
 
 func (st *state) reloadPasswd() {
+	if st.passwd == nil {
+		return
+	}
 	if err := st.passwd.Reload(); err != nil {
 		st.logger.Error("reload: password file unreadable, keeping the last good copy", "passwd_file", st.cfg.PasswdFile, "err", err)
 	}

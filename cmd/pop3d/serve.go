@@ -33,7 +33,9 @@ type state struct {
 	logger    *slog.Logger
 	logLevel  *slog.LevelVar
 	notify    notifier
-	passwd    *htpasswd.File
+	passwd    *htpasswd.File       // nil: users from POP3D_AUTH only
+	static    *htpasswd.Static     // users from POP3D_AUTH; nil: none
+	now       func() time.Time     // the clock of LOGIN-DELAY and EXPIRE
 	certs     *daemon.CertReloader // nil without TLS
 	tlsNeeded bool                 // an implicit-TLS socket is served
 	backend   *backend
@@ -67,7 +69,7 @@ func serve(opts *options, cfg Config, stderr io.Writer) int {
 // and the password file), then drops privileges.
 func (st *state) start() error {
 	cfg := &st.cfg
-	for _, w := range cfg.Warnings() {
+	for _, w := range append(cfg.Warnings(), envWarnings(st.opts.env)...) {
 		st.logger.Warn("config: " + w)
 	}
 	if err := maildir.CheckTemplate(cfg.Maildir); err != nil {
@@ -86,9 +88,20 @@ func (st *state) start() error {
 			return fmt.Errorf("tls: %w", err)
 		}
 	}
-	st.passwd, err = htpasswd.Open(cfg.PasswdFile, st.logger)
-	if err != nil {
-		return fmt.Errorf("passwd_file: %w", err)
+	if st.now, err = clockFromEnv(st.opts.env); err != nil {
+		return err
+	}
+	if st.static, err = staticUsers(st.opts.env); err != nil {
+		return err
+	}
+	if st.static != nil {
+		st.logger.Info("users from the environment", "variable", envAuth, "users", st.static.Len())
+	}
+	if !passwdOptional(cfg, st.static) {
+		st.passwd, err = openPasswd(cfg.PasswdFile, st.logger)
+		if err != nil {
+			return fmt.Errorf("passwd_file: %w", err)
+		}
 	}
 	st.listeners, err = openListeners(cfg, st.certs != nil, st.logger)
 	if err != nil {
@@ -112,12 +125,24 @@ func (st *state) start() error {
 }
 
 func (st *state) backendSettings(cfg *Config) backendSettings {
-	return backendSettings{
-		passwd:   st.passwd,
+	s := backendSettings{
+		static:   st.static,
 		template: cfg.Maildir,
 		opts: maildir.Options{Create: cfg.CreateMaildir, MarkRead: cfg.MarkRead, Logger: st.logger,
 			Legacy: cfg.UIDLLegacy, DovecotFormat: cfg.DovecotUIDLFormat, KeepTmp: !cfg.TmpCleanup},
+		global: globalPolicy{loginDelay: cfg.LoginDelay, expire: cfg.Expire},
+		now:    st.now,
 	}
+	if st.passwd != nil {
+		s.passwd = st.passwd
+	}
+	return s
+}
+
+// openPasswd opens the password file with pop3d's checks of the extra
+// fields (policy.go).
+func openPasswd(path string, logger *slog.Logger) (*htpasswd.File, error) {
+	return htpasswd.OpenWith(path, htpasswd.Options{Logger: logger, CheckExtra: checkExtra})
 }
 
 // daemonConfig translates the config for the engine.
@@ -137,6 +162,13 @@ func (st *state) daemonConfig(cfg *Config) daemon.Config {
 	dc.MaxAuthFailures = cfg.MaxAuthFailures
 	dc.ProxyProtocolFrom = cfg.ProxyProtocolFrom
 	dc.Implementation = "pop3d-" + version
+	dc.LoginDelay = cfg.LoginDelay
+	dc.Expire = cfg.Expire
+	dc.APOP = cfg.APOP
+	dc.Now = st.now
+	if st.backend != nil {
+		dc.PerUserPolicy = st.backend.perUser
+	}
 	return dc
 }
 
