@@ -15,22 +15,11 @@ import (
 	"time"
 
 	"github.com/pop3d/pop3d/bench/mailgen"
+	"github.com/pop3d/pop3d/internal/wireform"
 )
 
 // stuff dot-stuffs wire-form bytes and adds the terminating line.
-func stuff(w []byte) []byte {
-	var b bytes.Buffer
-	atStart := true
-	for _, c := range w {
-		if atStart && c == '.' {
-			b.WriteByte('.')
-		}
-		b.WriteByte(c)
-		atStart = c == '\n'
-	}
-	b.WriteString(".\r\n")
-	return b.Bytes()
-}
+func stuff(w []byte) []byte { return wireform.Stuff(w) }
 
 func fakeClient(s string) *client {
 	return &client{r: bufio.NewReaderSize(strings.NewReader(s), 16), w: bufio.NewWriter(io.Discard)}

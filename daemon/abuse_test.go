@@ -16,13 +16,13 @@ import (
 func responsive(t *testing.T, ts *testServer, src string) {
 	t.Helper()
 	c := ts.dialFrom(t, src)
-	c.conn.SetDeadline(time.Now().Add(time.Second))
-	if l, err := c.r.ReadString('\n'); err != nil || l != "+OK POP3 server ready\r\n" {
+	c.NetConn().SetDeadline(time.Now().Add(time.Second))
+	if l, err := c.Reader().ReadString('\n'); err != nil || l != "+OK POP3 server ready\r\n" {
 		t.Fatalf("greeting within a second: %q, %v", l, err)
 	}
-	c.conn.Write([]byte("CAPA\r\n"))
+	c.NetConn().Write([]byte("CAPA\r\n"))
 	for {
-		l, err := c.r.ReadString('\n')
+		l, err := c.Reader().ReadString('\n')
 		if err != nil {
 			t.Fatalf("CAPA within a second: %v", err)
 		}
@@ -30,13 +30,13 @@ func responsive(t *testing.T, ts *testServer, src string) {
 			break
 		}
 	}
-	c.conn.Close()
+	c.NetConn().Close()
 }
 
 func TestLongLineWithoutNewline(t *testing.T) {
 	ts := startServer(t, aliceBackend(), daemon.ModePlain, nil)
 	c := ts.dial(t)
-	if _, err := c.conn.Write(bytes.Repeat([]byte("x"), 100<<10)); err != nil {
+	if _, err := c.NetConn().Write(bytes.Repeat([]byte("x"), 100<<10)); err != nil {
 		t.Fatal(err)
 	}
 	c.expect("-ERR line too long")
@@ -98,7 +98,7 @@ func TestSlowloris(t *testing.T) {
 					return
 				case <-time.After(time.Second):
 				}
-				c.conn.Write([]byte{b})
+				c.NetConn().Write([]byte{b})
 			}
 		}()
 	}
@@ -187,7 +187,7 @@ func TestPanicInMailboxClose(t *testing.T) {
 	b.closePanic = true
 	ts := startServer(t, b, daemon.ModePlain, nil)
 	c := ts.login(t, "alice", "secret")
-	c.conn.Close()
+	c.NetConn().Close()
 	waitFor(t, b.closes, "Close")
 	ts.waitLog(t, "panic in Mailbox.Close: close exploded")
 	b.mu.Lock()

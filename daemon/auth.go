@@ -113,6 +113,7 @@ func (s *session) cmdAuth(rest string, _ bool) error {
 		line, err := s.readAuthLine()
 		switch {
 		case err == nil:
+			s.logSASLResponse(line)
 			resp = line
 		case errors.Is(err, errLineTooLong):
 			return badCommand("SASL response too long")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pop3d/pop3d/daemon"
+	"github.com/pop3d/pop3d/internal/wireform"
 )
 
 // memMessage is one message of the in-memory store, with knobs to make it
@@ -160,70 +161,11 @@ func (m *memMailbox) Close() error {
 	return nil
 }
 
-// wire is the reference W(file) of the wire-form rules, byte by byte.
-func wire(file []byte) []byte {
-	var out []byte
-	for i, c := range file {
-		if c == '\n' && (i == 0 || file[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	if len(file) > 0 && file[len(file)-1] != '\n' {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
-
-// stuff is the reference dot-stuffing of a wire-form body plus terminator.
-func stuff(w []byte) []byte {
-	var out []byte
-	for i, c := range w {
-		if c == '.' && (i == 0 || w[i-1] == '\n') {
-			out = append(out, '.')
-		}
-		out = append(out, c)
-	}
-	return append(out, '.', '\r', '\n')
-}
-
-// topRef is the reference TOP body (before stuffing) for a raw file.
-func topRef(file []byte, k int) []byte {
-	var out []byte
-	lines := splitLinesKeep(file)
-	i := 0
-	for ; i < len(lines); i++ {
-		out = append(out, lines[i]...)
-		if isEmptyLine(lines[i]) {
-			break
-		}
-	}
-	if i == len(lines) {
-		return append(wire(out), '\r', '\n')
-	}
-	for j := i + 1; j < len(lines) && j <= i+k; j++ {
-		out = append(out, lines[j]...)
-	}
-	return wire(out)
-}
-
-func splitLinesKeep(b []byte) [][]byte {
-	var lines [][]byte
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			lines = append(lines, b)
-			break
-		}
-		lines = append(lines, b[:i+1])
-		b = b[i+1:]
-	}
-	return lines
-}
-
-func isEmptyLine(l []byte) bool {
-	return string(l) == "\n" || string(l) == "\r\n"
-}
+// wire, stuff and topRef are the reference wire form, dot-stuffing and
+// TOP output (internal/wireform), under the short names these tests use.
+func wire(file []byte) []byte          { return wireform.Reference(file) }
+func stuff(w []byte) []byte            { return wireform.Stuff(w) }
+func topRef(file []byte, k int) []byte { return wireform.TopReference(file, k) }
 
 // waitFor receives from ch or fails after a generous bound.
 func waitFor[T any](t testingT, ch <-chan T, what string) T {

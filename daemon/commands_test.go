@@ -328,7 +328,7 @@ func TestCommitBookkeeping(t *testing.T) {
 				}
 			}
 			if !tt.quit {
-				c.conn.Close()
+				c.NetConn().Close()
 				if got := waitFor(t, b.closes, "Close"); got != "alice" {
 					t.Errorf("Close for %q", got)
 				}

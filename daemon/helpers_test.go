@@ -1,8 +1,6 @@
 package daemon_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pop3d/pop3d/daemon"
+	"github.com/pop3d/pop3d/internal/pop3test"
 )
 
 // ioTimeout bounds every client read and write in tests, so that a broken
@@ -77,13 +76,25 @@ func testConfig() daemon.Config {
 // gives after edit. The server shuts down when the test ends.
 func startServer(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*daemon.Config)) *testServer {
 	t.Helper()
-	ts := startServerBackend(t, b, mode, edit)
+	return startServerLevel(t, b, mode, edit, slog.LevelDebug)
+}
+
+// startServerLevel is startServer logging at level and above.
+func startServerLevel(t testing.TB, b *memBackend, mode daemon.Mode, edit func(*daemon.Config), level slog.Level) *testServer {
+	t.Helper()
+	ts := startServerBackendLevel(t, b, mode, edit, level)
 	ts.backend = b
 	return ts
 }
 
 // startServerBackend is startServer for any Backend.
 func startServerBackend(t testing.TB, b daemon.Backend, mode daemon.Mode, edit func(*daemon.Config)) *testServer {
+	t.Helper()
+	return startServerBackendLevel(t, b, mode, edit, slog.LevelDebug)
+}
+
+// startServerBackendLevel is startServerBackend logging at level and above.
+func startServerBackendLevel(t testing.TB, b daemon.Backend, mode daemon.Mode, edit func(*daemon.Config), level slog.Level) *testServer {
 	t.Helper()
 	cfg := testConfig()
 	if edit != nil {
@@ -94,7 +105,7 @@ func startServerBackend(t testing.TB, b daemon.Backend, mode daemon.Mode, edit f
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	ts := &testServer{
 		srv:    daemon.New(b, cfg, logger),
 		addr:   l.Addr().String(),
@@ -119,16 +130,15 @@ func startServerBackend(t testing.TB, b daemon.Backend, mode daemon.Mode, edit f
 	return ts
 }
 
-// client speaks raw POP3 lines.
+// client is the shared strict test client (internal/pop3test) with the
+// shorthands these tests are written in.
 type client struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
+	*pop3test.Conn
+	t *testing.T
 }
 
 func newClient(t *testing.T, conn net.Conn) *client {
-	conn.SetDeadline(time.Now().Add(ioTimeout))
-	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	return &client{Conn: pop3test.New(t, conn), t: t}
 }
 
 // dial connects and checks the greeting.
@@ -145,7 +155,6 @@ func (ts *testServer) dialNoGreeting(t *testing.T) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
 	return newClient(t, conn)
 }
 
@@ -164,47 +173,35 @@ func (ts *testServer) login(t *testing.T, user, pass string) *client {
 
 func (c *client) send(line string) {
 	c.t.Helper()
-	c.conn.SetDeadline(time.Now().Add(ioTimeout))
-	if _, err := c.conn.Write([]byte(line + "\r\n")); err != nil {
-		c.t.Fatalf("write %q: %v", line, err)
-	}
+	c.Send(line)
 }
 
 // line reads one response line without its CRLF; a line not ended by CRLF
 // fails the test.
 func (c *client) line() string {
 	c.t.Helper()
-	c.conn.SetDeadline(time.Now().Add(ioTimeout))
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read: %v (partial %q)", err, l)
-	}
-	if !strings.HasSuffix(l, "\r\n") {
-		c.t.Fatalf("line %q does not end in CRLF", l)
-	}
-	return strings.TrimSuffix(l, "\r\n")
+	return c.Line()
 }
 
 func (c *client) expect(want string) {
 	c.t.Helper()
-	if got := c.line(); got != want {
-		c.t.Fatalf("got %q, want %q", got, want)
-	}
+	c.Expect(want)
 }
 
 // cmd sends line and checks the one-line answer.
 func (c *client) cmd(line, want string) {
 	c.t.Helper()
-	c.send(line)
-	c.expect(want)
+	c.Send(line)
+	c.Expect(want)
 }
 
-// multi reads the lines of a multi-line body up to and without ".".
+// multi reads the lines of a multi-line body up to and without ".", as
+// sent (stuffing kept).
 func (c *client) multi() []string {
 	c.t.Helper()
 	var lines []string
 	for {
-		l := c.line()
+		l := c.Line()
 		if l == "." {
 			return lines
 		}
@@ -215,46 +212,20 @@ func (c *client) multi() []string {
 // body reads a multi-line body raw, terminator included.
 func (c *client) body() []byte {
 	c.t.Helper()
-	var b []byte
-	for {
-		c.conn.SetDeadline(time.Now().Add(ioTimeout))
-		l, err := c.r.ReadBytes('\n')
-		if err != nil {
-			c.t.Fatalf("read body: %v", err)
-		}
-		b = append(b, l...)
-		if string(l) == ".\r\n" && (len(b) == 3 || bytes.HasSuffix(b[:len(b)-3], []byte("\n"))) {
-			return b
-		}
-	}
+	return c.RawBody()
 }
 
 // expectClosed checks that the server closed the connection, with no more
 // data, and closes the client's side.
 func (c *client) expectClosed() {
 	c.t.Helper()
-	c.conn.SetDeadline(time.Now().Add(ioTimeout))
-	l, err := c.r.ReadString('\n')
-	if err == nil || l != "" {
-		c.t.Fatalf("expected close, got %q, %v", l, err)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		c.t.Fatalf("connection still open")
-	}
-	// Close our side too, as real clients do; the server lingers until then.
-	c.conn.Close()
+	c.ExpectClosed()
 }
 
 // startTLS upgrades the client after a +OK to STLS.
 func (c *client) startTLS(cfg *tls.Config) {
 	c.t.Helper()
-	tc := tls.Client(c.conn, cfg)
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatalf("client handshake: %v", err)
-	}
-	c.conn = tc
-	c.r = bufio.NewReader(tc)
+	c.StartTLS(cfg)
 }
 
 // waitLog waits until the server log contains s.

@@ -299,3 +299,63 @@ func TestOutWriter(t *testing.T) {
 		t.Fatal("error survived Reset")
 	}
 }
+
+func TestMaskCommand(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"PASS secret", "PASS ***"},
+		{"pass secret with spaces", "pass ***"},
+		{"PASS ", "PASS ***"},
+		{"PASS", "PASS"},
+		{"PASS\tsecret", "PASS***"},
+		{"PASSsecret", "PASS***"},
+		{"APOP alice 0123456789abcdef0123456789abcdef", "APOP alice ***"},
+		{"apop alice", "apop alice"},
+		{"AUTH PLAIN AGFsaWNlAHNlY3JldA==", "AUTH PLAIN ***"},
+		{"AUTH PLAIN =", "AUTH PLAIN ***"},
+		{"AUTH PLAIN", "AUTH PLAIN"},
+		{"AUTH", "AUTH"},
+		{"USER alice", "USER alice"},
+		{"RETR 1", "RETR 1"},
+		{"", ""},
+		{"PAS secret", "PAS secret"},
+	}
+	for _, tt := range tests {
+		if got := maskCommand(tt.in); got != tt.want {
+			t.Errorf("maskCommand(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzMaskCommand: whatever follows PASS, APOP's user name or AUTH's
+// mechanism never reaches the log.
+func FuzzMaskCommand(f *testing.F) {
+	for _, s := range []string{"PASS x", "pass\tx", "APOP u d", "AUTH PLAIN r", "AUTH", "USER u", "PaSsWoRd"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		got := maskCommand(line)
+		if len(line) < 4 {
+			if got != line {
+				t.Fatalf("maskCommand(%q) = %q, want it unchanged", line, got)
+			}
+			return
+		}
+		switch upperASCII(line[:4]) {
+		case "PASS":
+			if len(line) > 4 && got != line[:4]+" ***" && got != line[:4]+"***" {
+				t.Fatalf("maskCommand(%q) = %q", line, got)
+			}
+		case "APOP", "AUTH":
+			// The second word is kept, nothing after it.
+			name, rest, _ := strings.Cut(line, " ")
+			word, _, more := strings.Cut(rest, " ")
+			if more && got != name+" "+word+" ***" && got != line[:4]+"***" {
+				t.Fatalf("maskCommand(%q) = %q", line, got)
+			}
+		default:
+			if got != line {
+				t.Fatalf("maskCommand(%q) = %q, want it unchanged", line, got)
+			}
+		}
+	})
+}

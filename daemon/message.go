@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"sync"
+
+	"github.com/pop3d/pop3d/internal/wireform"
 )
 
 // msgBufSize is the size of each of the two buffers a message is streamed
@@ -20,116 +22,6 @@ type msgBufs struct {
 // state a caller could observe.
 var msgPool = sync.Pool{New: func() any { return new(msgBufs) }}
 
-// crlf and dotCRLF are written, never modified.
-var (
-	crlf    = []byte("\r\n")
-	dotCRLF = []byte(".\r\n")
-)
-
-// encoder turns raw message bytes into the wire form W (bare LF becomes
-// CRLF) and dot-stuffs it, batching output into out. It scans with
-// bytes.IndexByte and copies whole runs: there is no per-byte loop.
-type encoder struct {
-	w         io.Writer
-	out       []byte // pending output; its capacity is the batch size
-	n         int64  // octets of W so far: without stuffing
-	lineStart bool   // the next byte starts a line
-	prevCR    bool   // the last byte seen was CR
-	err       error  // first write error
-}
-
-func newEncoder(w io.Writer, out []byte) encoder {
-	return encoder{w: w, out: out[:0], lineStart: true}
-}
-
-func (e *encoder) flush() {
-	if len(e.out) > 0 && e.err == nil {
-		_, e.err = e.w.Write(e.out)
-	}
-	e.out = e.out[:0]
-}
-
-func (e *encoder) emit(p []byte) {
-	for len(p) > 0 {
-		if len(e.out) == cap(e.out) {
-			e.flush()
-		}
-		k := copy(e.out[len(e.out):cap(e.out)], p)
-		e.out = e.out[:len(e.out)+k]
-		p = p[k:]
-	}
-}
-
-func (e *encoder) emitByte(c byte) {
-	if len(e.out) == cap(e.out) {
-		e.flush()
-	}
-	e.out = append(e.out, c)
-}
-
-// write encodes the next piece of the message.
-func (e *encoder) write(p []byte) {
-	for len(p) > 0 {
-		if e.lineStart {
-			if p[0] == '.' {
-				e.emitByte('.')
-			}
-			e.lineStart = false
-		}
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			e.emit(p)
-			e.n += int64(len(p))
-			e.prevCR = p[len(p)-1] == '\r'
-			return
-		}
-		cr := e.prevCR
-		if i > 0 {
-			cr = p[i-1] == '\r'
-		}
-		switch {
-		case cap(e.out)-len(e.out) >= i+2:
-			// Fast path: the line fits in the batch.
-			if cr {
-				e.out = append(e.out, p[:i+1]...)
-				e.n += int64(i + 1)
-			} else {
-				e.out = append(e.out, p[:i]...)
-				e.out = append(e.out, '\r', '\n')
-				e.n += int64(i + 2)
-			}
-		case cr:
-			e.emit(p[:i+1])
-			e.n += int64(i + 1)
-		default:
-			e.emit(p[:i])
-			e.emit(crlf)
-			e.n += int64(i + 2)
-		}
-		e.prevCR = false
-		e.lineStart = true
-		p = p[i+1:]
-	}
-}
-
-// endLine completes a last line that lacks its LF.
-func (e *encoder) endLine() {
-	if !e.lineStart {
-		e.emit(crlf)
-		e.n += 2
-		e.lineStart = true
-		e.prevCR = false
-	}
-}
-
-// close ends the multi-line response with ".\r\n" and flushes.
-func (e *encoder) close() error {
-	e.endLine()
-	e.emit(dotCRLF)
-	e.flush()
-	return e.err
-}
-
 // readError wraps a failure to read the message (as opposed to writing to
 // the client): the response is then incomplete.
 type readError struct{ err error }
@@ -137,9 +29,10 @@ type readError struct{ err error }
 func (e *readError) Error() string { return "read message: " + e.err.Error() }
 func (e *readError) Unwrap() error { return e.err }
 
-// WriteMessage writes r as a POP3 multi-line body: wire form (bare LF becomes
-// CRLF, a bare CR passes through, CRLF is appended when the last line lacks
-// an LF, an empty r gives no lines), dot-stuffed, followed by ".\r\n". n is
+// WriteMessage writes r as a POP3 multi-line body: wire form (bare LF
+// becomes CRLF, a bare CR passes through, CRLF is appended when the last
+// line lacks an LF, an empty r gives no lines; package internal/wireform
+// holds the rules), dot-stuffed, followed by ".\r\n". n is
 // len(W(r)), the octets excluding stuffing and terminator. When r fails, the
 // error says "read message" and the terminator is not written: the caller must
 // drop the connection, since the client cannot tell a cut body otherwise.
@@ -152,24 +45,25 @@ func (e *readError) Unwrap() error { return e.err }
 func WriteMessage(w io.Writer, r io.Reader) (n int64, err error) {
 	b := msgPool.Get().(*msgBufs)
 	defer msgPool.Put(b)
-	e := newEncoder(w, b.out[:])
+	e := wireform.NewEncoder(w, b.out[:])
 	for {
 		k, rerr := r.Read(b.in[:])
 		if k > 0 {
-			e.write(b.in[:k])
-			if e.err != nil {
-				return e.n, e.err
+			e.Encode(b.in[:k])
+			if e.Err() != nil {
+				return e.N(), e.Err()
 			}
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			e.flush()
-			return e.n, &readError{err: rerr}
+			e.Flush()
+			return e.N(), &readError{err: rerr}
 		}
 	}
-	return e.n, e.close()
+	err = e.Close()
+	return e.N(), err
 }
 
 // topCutter finds where TOP stops: after the header, its empty line, and
@@ -224,15 +118,15 @@ func (c *topCutter) take(p []byte) (int, bool) {
 func writeTop(w io.Writer, r io.Reader, lines int64) (n int64, err error) {
 	b := msgPool.Get().(*msgBufs)
 	defer msgPool.Put(b)
-	e := newEncoder(w, b.out[:])
+	e := wireform.NewEncoder(w, b.out[:])
 	c := topCutter{inHeader: true, body: lines}
 	for {
 		k, rerr := r.Read(b.in[:])
 		if k > 0 {
 			take, done := c.take(b.in[:k])
-			e.write(b.in[:take])
-			if e.err != nil {
-				return e.n, e.err
+			e.Encode(b.in[:take])
+			if e.Err() != nil {
+				return e.N(), e.Err()
 			}
 			if done {
 				break
@@ -242,14 +136,13 @@ func writeTop(w io.Writer, r io.Reader, lines int64) (n int64, err error) {
 			break
 		}
 		if rerr != nil {
-			e.flush()
-			return e.n, &readError{err: rerr}
+			e.Flush()
+			return e.N(), &readError{err: rerr}
 		}
 	}
 	if c.inHeader {
-		e.endLine()
-		e.emit(crlf)
-		e.n += 2
+		e.EmptyLine()
 	}
-	return e.n, e.close()
+	err = e.Close()
+	return e.N(), err
 }

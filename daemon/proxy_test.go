@@ -19,7 +19,7 @@ func trustLoopback(c *daemon.Config) {
 func (ts *testServer) dialProxied(t *testing.T, header string) *client {
 	t.Helper()
 	c := ts.dialNoGreeting(t)
-	if _, err := c.conn.Write([]byte(header)); err != nil {
+	if _, err := c.NetConn().Write([]byte(header)); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -157,7 +157,7 @@ func TestProxiedPerIPLimit(t *testing.T) {
 	for {
 		d := ts.dialProxied(t, proxyV1("203.0.113.7"))
 		l := d.line()
-		d.conn.Close()
+		d.NetConn().Close()
 		if l == "+OK POP3 server ready" {
 			break
 		}

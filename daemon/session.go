@@ -297,6 +297,7 @@ func (s *session) loop() {
 			}
 			return
 		}
+		s.logCommand(line)
 		bad := s.badCmds
 		if !s.handle(line) {
 			s.flush()
@@ -320,6 +321,7 @@ func (s *session) goodbye(line string) {
 }
 
 func (s *session) reply(line string) {
+	s.logReply(line)
 	s.bw.WriteString(line)
 	s.bw.WriteString("\r\n")
 }

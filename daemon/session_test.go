@@ -53,11 +53,11 @@ func TestPipelining(t *testing.T) {
 func TestFlushBeforeBlocking(t *testing.T) {
 	ts := startServer(t, aliceBackend(), daemon.ModePlain, nil)
 	c := ts.dial(t)
-	c.conn.Write([]byte("CAPA\r\nQU"))
+	c.NetConn().Write([]byte("CAPA\r\nQU"))
 	if got := c.multi(); len(got) != len(capaAuth)-1 {
 		t.Fatalf("CAPA: %q", got)
 	}
-	c.conn.Write([]byte("IT\r\n"))
+	c.NetConn().Write([]byte("IT\r\n"))
 	c.expect("+OK bye")
 	c.expectClosed()
 	ts.waitLog(t, "msg=disconnect remote_ip=127.0.0.1 user=\"\" bytes_sent=")
@@ -66,7 +66,7 @@ func TestFlushBeforeBlocking(t *testing.T) {
 func TestBareLFCommands(t *testing.T) {
 	ts := startServer(t, aliceBackend(), daemon.ModePlain, nil)
 	c := ts.dial(t)
-	c.conn.Write([]byte("USER alice\nPASS secret\nSTAT\n"))
+	c.NetConn().Write([]byte("USER alice\nPASS secret\nSTAT\n"))
 	c.expect("+OK")
 	if l := c.line(); !strings.HasPrefix(l, "+OK maildrop has 3") {
 		t.Fatalf("PASS: %q", l)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"io"
 	"net"
 	"strings"
@@ -28,7 +29,7 @@ func probe(t *testing.T, addr string, dialFn func() net.Conn) {
 	} else if c, err = net.DialTimeout("tcp", addr, probeLimit); err != nil {
 		t.Fatalf("probe: %v", err)
 	}
-	p := newPopConn(t, c)
+	p := pop3test.New(t, c)
 	step := func(what string, f func()) {
 		t.Helper()
 		s := time.Now()
@@ -37,10 +38,10 @@ func probe(t *testing.T, addr string, dialFn func() net.Conn) {
 			t.Errorf("probe %s took %v while under abuse", what, d)
 		}
 	}
-	step("greeting", func() { p.expectOK("greeting") })
-	step("login", func() { p.login(alice, alicePass) })
-	step("STAT", func() { p.ok("STAT") })
-	step("QUIT", func() { p.quit() })
+	step("greeting", func() { p.ExpectOK("greeting") })
+	step("login", func() { p.Login(alice, alicePass) })
+	step("STAT", func() { p.OK("STAT") })
+	step("QUIT", func() { p.Quit() })
 	t.Logf("probe session took %v", time.Since(start))
 }
 
@@ -52,39 +53,39 @@ func TestAbuse(t *testing.T) {
 	srv := startServer(t, s)
 
 	t.Run("long line", func(t *testing.T) {
-		c := dial(t, srv.addr)
+		c := pop3test.Dial(t, srv.addr)
 		big := bytes.Repeat([]byte("A"), 100<<10)
-		c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.conn.Write(big); err != nil {
+		c.NetConn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.NetConn().Write(big); err != nil {
 			t.Fatalf("writing 100 KB: %v", err)
 		}
 		probe(t, srv.addr, nil)
-		c.send("")
-		if r := c.readLine(); !strings.HasPrefix(r, "-ERR") {
+		c.Send("")
+		if r := c.Line(); !strings.HasPrefix(r, "-ERR") {
 			t.Errorf("100 KB line: %q, want -ERR", r)
 		}
 		// The line was discarded; the session goes on.
-		if caps := c.capa(); !contains(caps, "UIDL") {
+		if caps := c.Capa(); !contains(caps, "UIDL") {
 			t.Errorf("CAPA after a long line = %q", caps)
 		}
 	})
 
 	t.Run("NUL bytes", func(t *testing.T) {
-		c := dial(t, srv.addr)
+		c := pop3test.Dial(t, srv.addr)
 		for _, l := range []string{"\x00\x00\x00", "USER a\x00b"} {
-			if r := c.cmd(l); !strings.HasPrefix(r, "-ERR") {
+			if r := c.Cmd(l); !strings.HasPrefix(r, "-ERR") {
 				t.Errorf("%q: %q, want -ERR", l, r)
 			}
 		}
-		if caps := c.capa(); !contains(caps, "UIDL") {
+		if caps := c.Capa(); !contains(caps, "UIDL") {
 			t.Errorf("CAPA after NUL bytes = %q", caps)
 		}
 		probe(t, srv.addr, nil)
 		// The third bad command before login closes the connection.
-		if r := c.cmd("CA\x00PA"); !strings.HasPrefix(r, "-ERR") {
+		if r := c.Cmd("CA\x00PA"); !strings.HasPrefix(r, "-ERR") {
 			t.Errorf("third bad command: %q, want -ERR", r)
 		}
-		c.expectEOF()
+		c.ExpectEOF()
 	})
 
 	t.Run("slowloris", func(t *testing.T) {
@@ -136,15 +137,15 @@ func TestConnectionLimits(t *testing.T) {
 
 	t.Run("global", func(t *testing.T) {
 		srv := startServer(t, s, "-max-connections", "10", "-max-connections-per-ip", "0")
-		var held []*popConn
+		var held []*pop3test.Conn
 		for i := 0; i < 10; i++ {
-			held = append(held, dial(t, srv.addr))
+			held = append(held, pop3test.Dial(t, srv.addr))
 		}
 		over := refused(t, srv.addr, "")
 		if !strings.HasPrefix(over, "-ERR [SYS/TEMP]") {
 			t.Errorf("connection 11 of max 10: %q, want -ERR [SYS/TEMP] ...", over)
 		}
-		held[0].quit()
+		held[0].Quit()
 		waitFor(t, "a slot to free up", func() bool {
 			c, err := net.DialTimeout("tcp", srv.addr, time.Second)
 			if err != nil {
@@ -152,7 +153,7 @@ func TestConnectionLimits(t *testing.T) {
 			}
 			defer c.Close()
 			c.SetReadDeadline(time.Now().Add(2 * time.Second))
-			l, _ := newPopConn(t, c).readLineErr()
+			l, _ := pop3test.New(t, c).ReadLineErr()
 			return strings.HasPrefix(l, "+OK")
 		})
 	})
@@ -171,13 +172,13 @@ func TestConnectionLimits(t *testing.T) {
 			}
 		}
 		for i := 0; i < 5; i++ {
-			p := newPopConn(t, proxied("198.51.100.1")())
-			p.expectOK(fmt.Sprintf("connection %d from 198.51.100.1", i+1))
+			p := pop3test.New(t, proxied("198.51.100.1")())
+			p.ExpectOK(fmt.Sprintf("connection %d from 198.51.100.1", i+1))
 		}
 		for i := 0; i < 20; i++ {
 			c := proxied("198.51.100.1")()
-			p := newPopConn(t, c)
-			if l, _ := p.readLineErr(); !strings.HasPrefix(l, "-ERR [SYS/TEMP]") {
+			p := pop3test.New(t, c)
+			if l, _ := p.ReadLineErr(); !strings.HasPrefix(l, "-ERR [SYS/TEMP]") {
 				t.Fatalf("connection %d from 198.51.100.1 (limit 5): %q, want -ERR [SYS/TEMP] ...", 6+i, l)
 			}
 			c.Close()
@@ -194,15 +195,15 @@ func refused(t *testing.T, addr, proxyHeader string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newPopConn(t, c)
+	p := pop3test.New(t, c)
 	if proxyHeader != "" {
 		io.WriteString(c, proxyHeader)
 	}
-	l, err := p.readLineErr()
+	l, err := p.ReadLineErr()
 	if err != nil {
 		t.Fatalf("over the limit: %v", err)
 	}
-	p.expectEOF()
+	p.ExpectEOF()
 	return l
 }
 

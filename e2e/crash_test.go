@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,9 +30,9 @@ func TestKillDuringUpdate(t *testing.T) {
 	marked := map[string]bool{} // unique names ever marked for deletion
 	for round, delay := range []time.Duration{0, 200 * time.Microsecond, time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond} {
 		srv := startServer(t, s)
-		p := dial(t, srv.addr)
-		p.login(alice, alicePass)
-		uids := p.uidl()
+		p := pop3test.Dial(t, srv.addr)
+		p.Login(alice, alicePass)
+		uids := p.UIDL()
 		var cmds strings.Builder
 		for num, uid := range uids {
 			if num%2 == 1 {
@@ -42,18 +43,18 @@ func TestKillDuringUpdate(t *testing.T) {
 		for num := 2; num <= len(uids); num += 8 {
 			fmt.Fprintf(&cmds, "RETR %d\r\n", num)
 		}
-		p.conn.Write([]byte(cmds.String()))
+		p.NetConn().Write([]byte(cmds.String()))
 		// Drain the answers so that QUIT is the next command read.
 		want := strings.Count(cmds.String(), "\r\n")
 		for i := 0; i < want; i++ {
-			l := p.readLine()
+			l := p.Line()
 			if strings.HasPrefix(l, "+OK") && strings.Contains(l, "octets") {
-				if _, err := readBody(p.r, nil); err != nil {
+				if _, err := pop3test.ReadBody(p.Reader(), nil); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		p.send("QUIT")
+		p.Send("QUIT")
 		time.Sleep(delay)
 		srv.cmd.Process.Kill()
 		<-srv.done
@@ -84,7 +85,7 @@ func TestKillDuringUpdate(t *testing.T) {
 	}
 	// The lock died with the process.
 	srv := startServer(t, s)
-	p := dial(t, srv.addr)
-	p.login(alice, alicePass)
-	p.quit()
+	p := pop3test.Dial(t, srv.addr)
+	p.Login(alice, alicePass)
+	p.Quit()
 }

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"github.com/pop3d/pop3d/internal/testpki"
+	"github.com/pop3d/pop3d/internal/wireform"
 )
 
 func splitHostPort(t testing.TB, addr string) (string, string) {
@@ -69,14 +71,14 @@ func checkCurl(t *testing.T, msgs []message, scheme, addr string, extra ...strin
 	list := curl(t, append(extra, curlURL(scheme, addr, ""))...)
 	var want bytes.Buffer
 	for i, m := range msgs {
-		fmt.Fprintf(&want, "%d %d\r\n", i+1, len(wire(m.data)))
+		fmt.Fprintf(&want, "%d %d\r\n", i+1, len(wireform.Reference(m.data)))
 	}
 	if !bytes.Equal(list, want.Bytes()) {
 		t.Errorf("curl LIST:\n got %q\nwant %q", list, want.Bytes())
 	}
 	for i, m := range msgs {
 		body := curl(t, append(extra, curlURL(scheme, addr, fmt.Sprint(i+1)))...)
-		w := wire(m.data)
+		w := wireform.Reference(m.data)
 		if len(w) == 0 && string(body) == "\r\n" {
 			// curl 7.88 counts the status line's CRLF as body when the
 			// body is empty ("+OK 0 octets\r\n.\r\n"); the strict client
@@ -84,7 +86,7 @@ func checkCurl(t *testing.T, msgs []message, scheme, addr string, extra ...strin
 			continue
 		}
 		if !bytes.Equal(body, w) {
-			t.Errorf("curl RETR %d (%s):\n got %q\nwant %q", i+1, m.shape, trunc(body), trunc(w))
+			t.Errorf("curl RETR %d (%s):\n got %q\nwant %q", i+1, m.shape, pop3test.Trunc(body), pop3test.Trunc(w))
 		}
 	}
 	uidl := curl(t, append(extra, "-X", "UIDL", curlURL(scheme, addr, ""))...)
@@ -96,7 +98,7 @@ func checkCurl(t *testing.T, msgs []message, scheme, addr string, extra ...strin
 		t.Errorf("curl -X UIDL:\n got %q\nwant %q", uidl, want.Bytes())
 	}
 	top := curl(t, append(extra, "-X", "TOP 1 0", curlURL(scheme, addr, ""))...)
-	if w := wireTop(msgs[0].data, 0); !bytes.Equal(top, w) {
+	if w := wireform.TopReference(msgs[0].data, 0); !bytes.Equal(top, w) {
 		t.Errorf("curl -X 'TOP 1 0':\n got %q\nwant %q", top, w)
 	}
 	if strings.Contains(string(top), "line one") {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,25 +54,25 @@ func TestFail2banFilter(t *testing.T) {
 
 	// A good login, then failures: wrong password, unknown user, bad AUTH
 	// PLAIN.
-	p := dial(t, srv.addr)
-	p.login(alice, alicePass)
-	p.quit()
-	p = dial(t, srv.addr)
-	p.ok("USER " + alice)
-	if r := p.cmd("PASS nope"); !strings.HasPrefix(r, "-ERR") {
+	p := pop3test.Dial(t, srv.addr)
+	p.Login(alice, alicePass)
+	p.Quit()
+	p = pop3test.Dial(t, srv.addr)
+	p.OK("USER " + alice)
+	if r := p.Cmd("PASS nope"); !strings.HasPrefix(r, "-ERR") {
 		t.Fatalf("bad PASS: %q", r)
 	}
-	p.ok("USER nosuchuser")
-	if r := p.cmd("PASS nope"); !strings.HasPrefix(r, "-ERR") {
+	p.OK("USER nosuchuser")
+	if r := p.Cmd("PASS nope"); !strings.HasPrefix(r, "-ERR") {
 		t.Fatalf("unknown user: %q", r)
 	}
-	if r := p.cmd("AUTH PLAIN AGFsaWNlAHdyb25n"); !strings.HasPrefix(r, "-ERR") { // \0alice\0wrong
+	if r := p.Cmd("AUTH PLAIN AGFsaWNlAHdyb25n"); !strings.HasPrefix(r, "-ERR") { // \0alice\0wrong
 		t.Fatalf("bad AUTH PLAIN: %q", r)
 	}
-	p.conn.Close()
-	q := dial(t, srv.addr)
-	q.authPlain(alice, alicePass)
-	q.quit()
+	p.NetConn().Close()
+	q := pop3test.Dial(t, srv.addr)
+	q.AuthPlain(alice, alicePass)
+	q.Quit()
 	srv.signal(syscall.SIGTERM)
 	if code, err := srv.wait(5 * time.Second); code != 0 || err != nil {
 		t.Fatalf("pop3d exit %d, %v", code, err)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/pop3test"
+	"github.com/pop3d/pop3d/internal/wireform"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,7 +105,7 @@ func sameBodies(t *testing.T, who string, got [][]byte, msgs []message, norm fun
 	}
 	for i := 0; i < len(g) && i < len(w); i++ {
 		if g[i] != w[i] {
-			t.Errorf("%s message differs:\n got %q\nwant %q", who, trunc([]byte(g[i])), trunc([]byte(w[i])))
+			t.Errorf("%s message differs:\n got %q\nwant %q", who, pop3test.Trunc([]byte(g[i])), pop3test.Trunc([]byte(w[i])))
 		}
 	}
 }
@@ -114,7 +116,7 @@ func sameBodies(t *testing.T, who string, got [][]byte, msgs []message, norm fun
 // lines. An empty message is replaced by fetchmail's own notice, which
 // fetchmailGot maps back to "".
 func fetchmailForm(b []byte) []byte {
-	out := bytes.ReplaceAll(toLF(wire(b)), []byte("\r"), nil)
+	out := bytes.ReplaceAll(toLF(wireform.Reference(b)), []byte("\r"), nil)
 	if len(out) > 0 && !bytes.HasPrefix(out, []byte("\n")) && !bytes.Contains(out, []byte("\n\n")) {
 		out = append(out, '\n')
 	}

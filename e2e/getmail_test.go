@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/wireform"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,7 +84,7 @@ func (g *getmailRun) fetch(t *testing.T) [][]byte {
 // W(b): LF line ends, and a bare CR turned into a line break (Python's
 // email package reads with universal newlines).
 func getmailForm(b []byte) []byte {
-	return bytes.ReplaceAll(toLF(wire(b)), []byte("\r"), []byte("\n"))
+	return bytes.ReplaceAll(toLF(wireform.Reference(b)), []byte("\r"), []byte("\n"))
 }
 
 // stripReturnPath removes the Return-Path header getmail prepends.

@@ -1,6 +1,7 @@
-// Package e2e tests the real pop3d binary with real POP3 clients (Python
-// poplib, curl, Perl Net::POP3, fetchmail, getmail) on Maildirs written the
-// way an MTA writes them.
+// Package e2e tests the real pop3d binary with real POP3 clients (the mail
+// readers Thunderbird, Claws Mail and mutt, the fetchers mpop, fetchmail and
+// getmail, Python poplib, curl, Perl Net::POP3) on Maildirs written the way
+// an MTA writes them.
 package e2e
 
 import (
@@ -68,6 +69,13 @@ var aptPackages = map[string]string{
 	"mkpasswd":                "whois",
 	"doveadm":                 "dovecot-core",
 	"procmail":                "procmail",
+	"thunderbird":             "thunderbird",
+	"certutil":                "libnss3-tools",
+	"mpop":                    "mpop",
+	"mutt":                    "mutt",
+	"script":                  "bsdutils",
+	"claws-mail":              "claws-mail",
+	"xvfb-run":                "xvfb",
 }
 
 // requireTool skips the test when tool is missing, or fails it under CI=true:

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,14 +48,14 @@ func TestHostileMaildir(t *testing.T) {
 	}
 	refused := func(t *testing.T) {
 		t.Helper()
-		p := dial(t, srv.addr)
-		p.ok("USER " + alice)
-		if r := p.cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [SYS/PERM]") {
+		p := pop3test.Dial(t, srv.addr)
+		p.OK("USER " + alice)
+		if r := p.Cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [SYS/PERM]") {
 			t.Errorf("login with a planted symlink: %q, want -ERR [SYS/PERM]", r)
 			// What the attacker would do next.
-			p.cmd("RETR 1")
-			p.cmd("DELE 1")
-			p.cmd("QUIT")
+			p.Cmd("RETR 1")
+			p.Cmd("DELE 1")
+			p.Cmd("QUIT")
 		}
 	}
 
@@ -100,16 +101,16 @@ func TestHostileMaildir(t *testing.T) {
 	})
 
 	t.Run("new swapped for a symlink during the session", func(t *testing.T) {
-		p := dial(t, srv.addr)
-		p.login(alice, alicePass)
-		_, own := p.multi("RETR 1")
+		p := pop3test.Dial(t, srv.addr)
+		p.Login(alice, alicePass)
+		_, own := p.Multi("RETR 1")
 		restore := swap(t, "new", filepath.Join(s.maildir(bob), "new"))
-		_, again := p.multi("RETR 1")
+		_, again := p.Multi("RETR 1")
 		if string(again) != string(own) {
-			t.Errorf("RETR 1 after the swap = %q, want alice's %q", trunc(again), trunc(own))
+			t.Errorf("RETR 1 after the swap = %q, want alice's %q", pop3test.Trunc(again), pop3test.Trunc(own))
 		}
-		p.ok("DELE 2")
-		p.quit()
+		p.OK("DELE 2")
+		p.Quit()
 		restore()
 		checkBob(t)
 	})
@@ -123,26 +124,26 @@ func TestHostileMaildir(t *testing.T) {
 			}
 		}
 		// Every read has a 10 s deadline: a hang fails here.
-		c := dial(t, srv.addr)
-		c.login(alice, alicePass)
-		c.ok("STAT")
-		c.ok("DELE 1")
-		if r := c.cmd("QUIT"); r != "+OK bye (1 messages deleted)" {
+		c := pop3test.Dial(t, srv.addr)
+		c.Login(alice, alicePass)
+		c.OK("STAT")
+		c.OK("DELE 1")
+		if r := c.Cmd("QUIT"); r != "+OK bye (1 messages deleted)" {
 			t.Errorf("QUIT = %q", r)
 		}
 		// The next session answers as well, and the cache is a file again.
-		c = dial(t, srv.addr)
-		c.login(alice, alicePass)
-		c.quit()
+		c = pop3test.Dial(t, srv.addr)
+		c.Login(alice, alicePass)
+		c.Quit()
 		if st, err := os.Lstat(filepath.Join(md, "pop3d-cache")); err != nil || !st.Mode().IsRegular() {
 			t.Errorf("pop3d-cache after the sessions: %v %v", st.Mode(), err)
 		}
 	})
 
 	t.Run("Maildir moved during the session", func(t *testing.T) {
-		c := dial(t, srv.addr)
-		c.login(alice, alicePass)
-		c.ok("DELE 1")
+		c := pop3test.Dial(t, srv.addr)
+		c.Login(alice, alicePass)
+		c.OK("DELE 1")
 		if err := os.Rename(md, md+".moved"); err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +152,7 @@ func TestHostileMaildir(t *testing.T) {
 			os.MkdirAll(filepath.Join(md, sub), 0o700)
 		}
 		before := listMaildir(t, md+".moved")
-		if r := c.cmd("QUIT"); !strings.HasPrefix(r, "-ERR [SYS/TEMP]") {
+		if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "-ERR [SYS/TEMP]") {
 			t.Errorf("QUIT after the Maildir moved = %q, want -ERR [SYS/TEMP]", r)
 		}
 		if after := listMaildir(t, md+".moved"); strings.Join(after, " ") != strings.Join(before, " ") {

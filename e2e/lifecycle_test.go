@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"io"
 	"net"
 	"os"
@@ -21,21 +22,21 @@ func TestShutdownDuringTransaction(t *testing.T) {
 	before := listMaildir(t, s.maildir(alice))
 	srv := startServer(t, s)
 
-	p := dial(t, srv.addr)
-	p.login(alice, alicePass)
-	p.ok("DELE 1")
-	p.ok("DELE 2")
-	p.multi("RETR 3")
-	idle := dial(t, srv.addr) // a session still in AUTHORIZATION
+	p := pop3test.Dial(t, srv.addr)
+	p.Login(alice, alicePass)
+	p.OK("DELE 1")
+	p.OK("DELE 2")
+	p.Multi("RETR 3")
+	idle := pop3test.Dial(t, srv.addr) // a session still in AUTHORIZATION
 
 	start := time.Now()
 	srv.signal(syscall.SIGTERM)
-	for _, c := range []*popConn{p, idle} {
-		line, err := c.readLineErr()
+	for _, c := range []*pop3test.Conn{p, idle} {
+		line, err := c.ReadLineErr()
 		if err != nil || !strings.HasPrefix(line, "-ERR [SYS/TEMP]") {
 			t.Errorf("after SIGTERM the client got %q (%v), want -ERR [SYS/TEMP] ...", line, err)
 		}
-		c.expectEOF()
+		c.ExpectEOF()
 	}
 	code, err := srv.wait(5 * time.Second)
 	if err != nil || code != 0 {
@@ -60,29 +61,29 @@ func TestInUse(t *testing.T) {
 	s.deliverShapes(t, alice)
 	srv := startServer(t, s)
 
-	first := dial(t, srv.addr)
-	first.login(alice, alicePass)
-	second := dial(t, srv.addr)
-	second.ok("USER " + alice)
-	if r := second.cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [IN-USE]") {
+	first := pop3test.Dial(t, srv.addr)
+	first.Login(alice, alicePass)
+	second := pop3test.Dial(t, srv.addr)
+	second.OK("USER " + alice)
+	if r := second.Cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [IN-USE]") {
 		t.Errorf("second login to a locked mailbox: %q, want -ERR [IN-USE] ...", r)
 	}
 	// A second pop3d process on the same Maildirs honours the lock too.
 	other := startServer(t, s)
-	cross := dial(t, other.addr)
-	cross.ok("USER " + alice)
-	if r := cross.cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [IN-USE]") {
+	cross := pop3test.Dial(t, other.addr)
+	cross.OK("USER " + alice)
+	if r := cross.Cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [IN-USE]") {
 		t.Errorf("login through another pop3d process while the mailbox is locked: %q, want -ERR [IN-USE] ...", r)
 	}
-	first.ok("NOOP")
-	first.ok("DELE 1")
-	first.quit()
-	third := dial(t, srv.addr)
-	third.login(alice, alicePass)
-	if st := third.ok("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(shapes())-1)) {
+	first.OK("NOOP")
+	first.OK("DELE 1")
+	first.Quit()
+	third := pop3test.Dial(t, srv.addr)
+	third.Login(alice, alicePass)
+	if st := third.OK("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(shapes())-1)) {
 		t.Errorf("STAT after DELE 1 + QUIT = %q", st)
 	}
-	third.quit()
+	third.Quit()
 }
 
 // TestReload: SIGHUP re-reads the config file and the password file; a
@@ -96,9 +97,9 @@ func TestReload(t *testing.T) {
 	writeFile(t, conf, []byte(good), 0o644)
 	srv := startServerArgs(t, []string{"-config", conf}, withPlain())
 
-	p := dial(t, srv.addr)
-	p.login(alice, alicePass)
-	p.quit()
+	p := pop3test.Dial(t, srv.addr)
+	p.Login(alice, alicePass)
+	p.Quit()
 
 	// A new user added to the password file works after SIGHUP.
 	runCmd(t, 30*time.Second, nil, "htpasswd", "-B", "-C", "5", "-b", s.passwd, "carol", "c4rol")
@@ -106,9 +107,9 @@ func TestReload(t *testing.T) {
 	srv.signal(syscall.SIGHUP)
 	from = srv.notify.waitFor(t, "RELOADING=1", from, 10*time.Second)
 	srv.notify.waitFor(t, "READY=1", from, 10*time.Second)
-	p = dial(t, srv.addr)
-	p.login("carol", "c4rol")
-	p.quit()
+	p = pop3test.Dial(t, srv.addr)
+	p.Login("carol", "c4rol")
+	p.Quit()
 
 	// A broken config: the error is logged, the old settings stay.
 	logBefore := len(srv.logLines())
@@ -137,9 +138,9 @@ func TestReload(t *testing.T) {
 		t.Fatalf("pop3d exited after SIGHUP with a broken config: %v", srv.err)
 	default:
 	}
-	p = dial(t, srv.addr)
-	p.login(alice, alicePass)
-	p.quit()
+	p = pop3test.Dial(t, srv.addr)
+	p.Login(alice, alicePass)
+	p.Quit()
 }
 
 // TestShutdownWithStuckClient: a client that stopped reading in the middle

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/pop3d/pop3d/internal/pop3test"
+	"github.com/pop3d/pop3d/internal/wireform"
 	"net"
 	"os"
 	"strconv"
@@ -31,7 +33,7 @@ func TestLogLines(t *testing.T) {
 	msgs := s.deliverShapes(t, alice)
 	var total int64
 	for _, m := range msgs {
-		total += int64(len(wire(m.data)))
+		total += int64(len(wireform.Reference(m.data)))
 	}
 	srv := startServer(t, s)
 
@@ -40,14 +42,14 @@ func TestLogLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc := &countConn{Conn: raw}
-	p := newPopConn(t, cc)
-	p.expectOK("greeting")
-	p.login(alice, alicePass)
-	p.multi("RETR 1")
-	p.multi("RETR 2")
-	p.ok("DELE 3")
-	p.ok("DELE 4")
-	p.quit()
+	p := pop3test.New(t, cc)
+	p.ExpectOK("greeting")
+	p.Login(alice, alicePass)
+	p.Multi("RETR 1")
+	p.Multi("RETR 2")
+	p.OK("DELE 3")
+	p.OK("DELE 4")
+	p.Quit()
 	local := raw.LocalAddr().String()
 
 	find := func(what string, match func(logLine) bool) logLine {
@@ -90,9 +92,9 @@ func TestLogLines(t *testing.T) {
 	}
 
 	// AUTH PLAIN logs mech=PLAIN.
-	p = dial(t, srv.addr)
-	p.authPlain(alice, alicePass)
-	p.quit()
+	p = pop3test.Dial(t, srv.addr)
+	p.AuthPlain(alice, alicePass)
+	p.Quit()
 	find("login with AUTH PLAIN", func(l logLine) bool { return l["msg"] == "login" && l["mech"] == "PLAIN" && l["user"] == alice })
 
 	if strings.Contains(srv.stderr.String(), alicePass) {
@@ -115,7 +117,7 @@ func TestLoginFailures(t *testing.T) {
 	s.deliverShapes(t, alice)
 	srv := startServer(t, s, "-auth-failure-delay", "300ms", "-max-auth-failures", "3")
 
-	p := dial(t, srv.addr)
+	p := pop3test.Dial(t, srv.addr)
 	var answers []string
 	attempts := []struct{ user, pass string }{
 		{alice, "wrong-password"},
@@ -123,9 +125,9 @@ func TestLoginFailures(t *testing.T) {
 		{alice, alicePass + "x"},
 	}
 	for i, a := range attempts {
-		p.ok("USER " + a.user)
+		p.OK("USER " + a.user)
 		start := time.Now()
-		r := p.cmd("PASS " + a.pass)
+		r := p.Cmd("PASS " + a.pass)
 		if el := time.Since(start); el < 300*time.Millisecond {
 			t.Errorf("attempt %d answered after %v, before auth_failure_delay (300ms)", i+1, el)
 		}
@@ -137,7 +139,7 @@ func TestLoginFailures(t *testing.T) {
 	if answers[0] != answers[1] {
 		t.Errorf("wrong password answered %q, unknown user %q: must be the same", answers[0], answers[1])
 	}
-	p.expectEOF() // closed after the third failure
+	p.ExpectEOF() // closed after the third failure
 
 	var failed []logLine
 	deadline := time.Now().Add(5 * time.Second)
@@ -167,17 +169,17 @@ func TestLoginFailures(t *testing.T) {
 	}
 
 	// A failed login does not block other sessions during its delay.
-	slow := dial(t, srv.addr)
-	slow.ok("USER " + alice)
-	slow.send("PASS nope")
+	slow := pop3test.Dial(t, srv.addr)
+	slow.OK("USER " + alice)
+	slow.Send("PASS nope")
 	start := time.Now()
-	q := dial(t, srv.addr)
-	q.login(alice, alicePass)
-	q.quit()
+	q := pop3test.Dial(t, srv.addr)
+	q.Login(alice, alicePass)
+	q.Quit()
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("a good login took %v while another waited out its failure delay", el)
 	}
-	if r := slow.readLine(); !strings.HasPrefix(r, "-ERR") {
+	if r := slow.Line(); !strings.HasPrefix(r, "-ERR") {
 		t.Errorf("PASS nope: %q", r)
 	}
 }
@@ -197,9 +199,9 @@ func TestJournalLogFormat(t *testing.T) {
 	journal := fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino)
 	srv := startServerArgs(t, []string{"-config", "/dev/null", "-passwd-file", s.passwd, "-maildir", s.maildirTemplate()},
 		withPlain(), withEnv(journal), withStderrFile(r, w))
-	p := dial(t, srv.addr)
-	p.login(alice, alicePass)
-	p.quit()
+	p := pop3test.Dial(t, srv.addr)
+	p.Login(alice, alicePass)
+	p.Quit()
 	l, ok := srv.waitLog(msgIs("login"), 5*time.Second)
 	if !ok {
 		t.Fatalf("no login line:\n%s", srv.stderr.String())

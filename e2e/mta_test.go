@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/pop3test"
+	"github.com/pop3d/pop3d/internal/wireform"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,34 +72,34 @@ func TestRealMTADelivery(t *testing.T) {
 	}
 
 	srv := startServer(t, s)
-	p := dial(t, srv.addr)
-	p.login(alice, alicePass)
-	sizes := p.list()
-	uids := p.uidl()
+	p := pop3test.Dial(t, srv.addr)
+	p.Login(alice, alicePass)
+	sizes := p.List()
+	uids := p.UIDL()
 	if len(sizes) != delivered {
 		t.Fatalf("LIST has %d messages, want %d", len(sizes), delivered)
 	}
 	seen := map[string]bool{}
 	for n := 1; n <= delivered; n++ {
-		_, body := p.multi(fmt.Sprintf("RETR %d", n))
+		_, body := p.Multi(fmt.Sprintf("RETR %d", n))
 		name := ""
 		for uniq, d := range files {
 			// UIDL is the unique name, or an id derived from a long one.
-			if !seen[uniq] && (uids[n] == uniq || !isPlainUID(uniq)) && bytes.Equal(body, wire(d)) {
+			if !seen[uniq] && (uids[n] == uniq || !isPlainUID(uniq)) && bytes.Equal(body, wireform.Reference(d)) {
 				name = uniq
 				break
 			}
 		}
 		if name == "" {
-			t.Errorf("RETR %d (UIDL %s) matches no file in wire form: %q", n, uids[n], trunc(body))
+			t.Errorf("RETR %d (UIDL %s) matches no file in wire form: %q", n, uids[n], pop3test.Trunc(body))
 			continue
 		}
 		seen[name] = true
-		if w := wire(files[name]); sizes[n] != int64(len(w)) || int64(len(body)) != sizes[n] {
+		if w := wireform.Reference(files[name]); sizes[n] != int64(len(w)) || int64(len(body)) != sizes[n] {
 			t.Errorf("%s: LIST %d = %d, RETR sent %d, want %d (file %d bytes)", name, n, sizes[n], len(body), len(w), len(files[name]))
 		}
 	}
-	p.quit()
+	p.Quit()
 }
 
 // isPlainUID reports whether a unique name can be the UIDL as is (RFC 1939:

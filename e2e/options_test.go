@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,13 +24,13 @@ func TestMaildirOptions(t *testing.T) {
 
 	t.Run("template and mark_read=no", func(t *testing.T) {
 		srv := startServer(t, s, "-maildir", tmpl, "-mark-read=no")
-		p := dial(t, srv.addr)
-		p.login(bob, bobPass)
-		if st := p.ok("STAT"); !strings.HasPrefix(st, "1 ") {
+		p := pop3test.Dial(t, srv.addr)
+		p.Login(bob, bobPass)
+		if st := p.OK("STAT"); !strings.HasPrefix(st, "1 ") {
 			t.Fatalf("bob's STAT with template %s = %q", tmpl, st)
 		}
-		p.multi("RETR 1")
-		p.quit()
+		p.Multi("RETR 1")
+		p.Quit()
 		if _, err := os.Stat(bobMsg.path); err != nil {
 			t.Errorf("with mark_read = no, RETR+QUIT moved %s: %v", bobMsg.path, err)
 		}
@@ -37,12 +38,12 @@ func TestMaildirOptions(t *testing.T) {
 
 	t.Run("create_maildir=yes", func(t *testing.T) {
 		srv := startServer(t, s, "-maildir", tmpl)
-		p := dial(t, srv.addr)
-		p.login(alice, alicePass) // no domain: %d is empty
-		if st := p.ok("STAT"); st != "0 0" {
+		p := pop3test.Dial(t, srv.addr)
+		p.Login(alice, alicePass) // no domain: %d is empty
+		if st := p.OK("STAT"); st != "0 0" {
 			t.Errorf("new Maildir STAT = %q, want \"0 0\"", st)
 		}
-		p.quit()
+		p.Quit()
 		md := filepath.Join(root, "alice")
 		for _, sub := range []string{"tmp", "new", "cur"} {
 			fi, err := os.Stat(filepath.Join(md, sub))
@@ -58,9 +59,9 @@ func TestMaildirOptions(t *testing.T) {
 
 	t.Run("create_maildir=no", func(t *testing.T) {
 		srv := startServer(t, s, "-maildir", filepath.Join(s.dir, "none", "%u"), "-create-maildir=no")
-		p := dial(t, srv.addr)
-		p.ok("USER " + alice)
-		if r := p.cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [SYS/PERM]") {
+		p := pop3test.Dial(t, srv.addr)
+		p.OK("USER " + alice)
+		if r := p.Cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR [SYS/PERM]") {
 			t.Errorf("missing Maildir with create_maildir = no: %q, want -ERR [SYS/PERM] ...", r)
 		}
 		if _, err := os.Stat(filepath.Join(s.dir, "none")); !os.IsNotExist(err) {
@@ -78,31 +79,31 @@ func TestAuthPlain(t *testing.T) {
 	srv := startServer(t, s, "-auth-failure-delay", "10ms", "-max-auth-failures", "10")
 	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-	p := dial(t, srv.addr)
-	_, mechs := p.multi("AUTH")
+	p := pop3test.Dial(t, srv.addr)
+	_, mechs := p.Multi("AUTH")
 	if !strings.Contains(string(mechs), "PLAIN\r\n") {
 		t.Errorf("bare AUTH listed %q, want PLAIN", mechs)
 	}
-	if r := p.cmd("AUTH PLAIN"); r != "+ " && r != "+" {
+	if r := p.Cmd("AUTH PLAIN"); r != "+ " && r != "+" {
 		t.Errorf("AUTH PLAIN without initial response: %q, want an empty challenge", r)
 	}
-	if r := p.cmd("*"); !strings.HasPrefix(r, "-ERR") {
+	if r := p.Cmd("*"); !strings.HasPrefix(r, "-ERR") {
 		t.Errorf("cancelled AUTH: %q, want -ERR", r)
 	}
-	if r := p.cmd("AUTH PLAIN !!notbase64"); !strings.HasPrefix(r, "-ERR") {
+	if r := p.Cmd("AUTH PLAIN !!notbase64"); !strings.HasPrefix(r, "-ERR") {
 		t.Errorf("bad base64: %q, want -ERR", r)
 	}
-	if r := p.cmd("AUTH PLAIN " + enc("bob@example.org\x00"+alice+"\x00"+alicePass)); !strings.HasPrefix(r, "-ERR") {
+	if r := p.Cmd("AUTH PLAIN " + enc("bob@example.org\x00"+alice+"\x00"+alicePass)); !strings.HasPrefix(r, "-ERR") {
 		t.Errorf("authzid bob for authcid alice: %q, want -ERR", r)
 	}
-	if r := p.cmd("AUTH PLAIN"); r != "+ " && r != "+" {
+	if r := p.Cmd("AUTH PLAIN"); r != "+ " && r != "+" {
 		t.Fatalf("AUTH PLAIN: %q", r)
 	}
-	p.ok(enc("\x00" + bob + "\x00" + bobPass))
-	if st := p.ok("STAT"); st != "0 0" {
+	p.OK(enc("\x00" + bob + "\x00" + bobPass))
+	if st := p.OK("STAT"); st != "0 0" {
 		t.Errorf("bob's STAT = %q", st)
 	}
-	p.quit()
+	p.Quit()
 }
 
 // TestIdleTimeout: a client that says nothing is told and disconnected
@@ -112,17 +113,17 @@ func TestIdleTimeout(t *testing.T) {
 	s.deliverShapes(t, alice)
 	srv := startServer(t, s, "-idle-timeout", "1s")
 	for _, login := range []bool{false, true} {
-		p := dial(t, srv.addr)
+		p := pop3test.Dial(t, srv.addr)
 		if login {
-			p.login(alice, alicePass)
-			p.ok("DELE 1")
+			p.Login(alice, alicePass)
+			p.OK("DELE 1")
 		}
 		start := time.Now()
-		line, err := p.readLineErr()
+		line, err := p.ReadLineErr()
 		if err != nil || !strings.HasPrefix(line, "-ERR") {
 			t.Errorf("idle client (logged in: %v) got %q, %v; want -ERR then close", login, line, err)
 		}
-		p.expectEOF()
+		p.ExpectEOF()
 		if el := time.Since(start); el < 900*time.Millisecond {
 			t.Errorf("idle client dropped after %v, before idle_timeout 1s", el)
 		}
@@ -146,10 +147,10 @@ func TestProxyProtocolUntrusted(t *testing.T) {
 	}
 	_, port, _ := net.SplitHostPort(srv.addr)
 	fmt.Fprintf(c, "PROXY TCP4 192.0.2.1 127.0.0.1 1234 %s\r\n", port)
-	p := newPopConn(t, c)
+	p := pop3test.New(t, c)
 	var lines []string
 	for {
-		l, err := p.readLineErr()
+		l, err := p.ReadLineErr()
 		if err != nil {
 			break
 		}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,21 +66,21 @@ func TestPasswordSchemes(t *testing.T) {
 
 	srv := startServer(t, s, "-auth-failure-delay", "10ms")
 	for _, e := range entries {
-		p := dial(t, srv.addr)
-		p.ok("USER " + e.user)
-		if r := p.cmd("PASS " + e.pass + "x"); !strings.HasPrefix(r, "-ERR [AUTH]") {
+		p := pop3test.Dial(t, srv.addr)
+		p.OK("USER " + e.user)
+		if r := p.Cmd("PASS " + e.pass + "x"); !strings.HasPrefix(r, "-ERR [AUTH]") {
 			t.Errorf("%s: wrong password answered %q", e.tool, r)
 		}
-		p.ok("USER " + e.user)
-		if r := p.cmd("PASS " + e.pass); !strings.HasPrefix(r, "+OK") {
+		p.OK("USER " + e.user)
+		if r := p.Cmd("PASS " + e.pass); !strings.HasPrefix(r, "+OK") {
 			t.Errorf("%s: right password answered %q", e.tool, r)
 		} else {
-			p.quit()
+			p.Quit()
 		}
 	}
-	p := dial(t, srv.addr)
-	p.ok("USER " + bob)
-	if r := p.cmd("PASS " + bobPass); !strings.HasPrefix(r, "-ERR [AUTH]") {
+	p := pop3test.Dial(t, srv.addr)
+	p.OK("USER " + bob)
+	if r := p.Cmd("PASS " + bobPass); !strings.HasPrefix(r, "-ERR [AUTH]") {
 		t.Errorf("user removed with pop3d passwd -d still logs in: %q", r)
 	}
 }

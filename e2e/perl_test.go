@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"github.com/pop3d/pop3d/internal/pop3test"
+	"github.com/pop3d/pop3d/internal/wireform"
 	"os"
 	"os/exec"
 	"strconv"
@@ -48,7 +50,7 @@ func checkNetPOP3(t *testing.T, r netpop3Result, msgs []message) {
 	}
 	for i, m := range msgs {
 		n := strconv.Itoa(i + 1)
-		w := wire(m.data)
+		w := wireform.Reference(m.data)
 		if r.List[n] != int64(len(w)) {
 			t.Errorf("%s: list{%s} = %d, want %d", m.shape, n, r.List[n], len(w))
 		}
@@ -58,7 +60,7 @@ func checkNetPOP3(t *testing.T, r netpop3Result, msgs []message) {
 		// Net::POP3 hands back lines ending in "\n" over plain text but
 		// keeps "\r\n" over SSL (IO::Socket::SSL reads them differently).
 		if got := toLF(b64(t, r.Get[n])); !bytes.Equal(got, toLF(w)) {
-			t.Errorf("%s: get(%s):\n got %q\nwant %q", m.shape, n, trunc(got), trunc(toLF(w)))
+			t.Errorf("%s: get(%s):\n got %q\nwant %q", m.shape, n, pop3test.Trunc(got), pop3test.Trunc(toLF(w)))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,13 +59,13 @@ func TestPrivilegeDrop(t *testing.T) {
 		}
 	}
 
-	p := dialTLS(t, srv.tlsAdr, s.tlsConfig())
-	p.login(alice, alicePass)
-	if st := p.ok("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(msgs))) {
+	p := pop3test.DialTLS(t, srv.tlsAdr, s.tlsConfig())
+	p.Login(alice, alicePass)
+	if st := p.OK("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(msgs))) {
 		t.Errorf("STAT as nobody = %q", st)
 	}
-	p.ok("DELE 1")
-	p.quit()
+	p.OK("DELE 1")
+	p.Quit()
 	if _, err := os.Stat(msgs[0].path); !os.IsNotExist(err) {
 		t.Errorf("DELE 1 + QUIT as nobody left %s: %v", msgs[0].path, err)
 	}

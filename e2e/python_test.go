@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/pop3d/pop3d/internal/pop3test"
+	"github.com/pop3d/pop3d/internal/wireform"
 	"os"
 	"strconv"
 	"strings"
@@ -46,7 +48,7 @@ func checkPoplib(t *testing.T, r poplibResult, msgs []message) {
 	}
 	var total int64
 	for _, m := range msgs {
-		total += int64(len(wire(m.data)))
+		total += int64(len(wireform.Reference(m.data)))
 	}
 	if r.Stat != [2]int64{int64(len(msgs)), total} {
 		t.Errorf("poplib stat() = %v, want [%d %d]", r.Stat, len(msgs), total)
@@ -56,7 +58,7 @@ func checkPoplib(t *testing.T, r poplibResult, msgs []message) {
 	}
 	for i, m := range msgs {
 		n := strconv.Itoa(i + 1)
-		w := wire(m.data)
+		w := wireform.Reference(m.data)
 		if r.List[i] != [2]int64{int64(i + 1), int64(len(w))} {
 			t.Errorf("%s: list() entry %v, want [%d %d]", m.shape, r.List[i], i+1, len(w))
 		}
@@ -67,16 +69,16 @@ func checkPoplib(t *testing.T, r poplibResult, msgs []message) {
 		// poplib drops line ends, so a bare CR at a line end and CR/LF
 		// distinctions inside lines are compared as poplib sees them.
 		if !bytes.Equal(body, w) {
-			t.Errorf("%s: retr(%s) body differs:\n got %q\nwant %q", m.shape, n, trunc(body), trunc(w))
+			t.Errorf("%s: retr(%s) body differs:\n got %q\nwant %q", m.shape, n, pop3test.Trunc(body), pop3test.Trunc(w))
 		}
 		if r.RetrOctets[n] != int64(len(w)) {
 			t.Errorf("%s: retr(%s) read %d octets, LIST said %d", m.shape, n, r.RetrOctets[n], len(w))
 		}
-		if top := b64(t, r.Top0[n]); !bytes.Equal(top, wireTop(m.data, 0)) && !(len(m.data) == 0 && len(top) == 0) {
-			t.Errorf("%s: top(%s, 0) = %q, want %q", m.shape, n, trunc(top), trunc(wireTop(m.data, 0)))
+		if top := b64(t, r.Top0[n]); !bytes.Equal(top, wireform.TopReference(m.data, 0)) && !(len(m.data) == 0 && len(top) == 0) {
+			t.Errorf("%s: top(%s, 0) = %q, want %q", m.shape, n, pop3test.Trunc(top), pop3test.Trunc(wireform.TopReference(m.data, 0)))
 		}
-		if top := b64(t, r.Top1[n]); !bytes.Equal(top, wireTop(m.data, 1)) && !(len(m.data) == 0 && len(top) == 0) {
-			t.Errorf("%s: top(%s, 1) = %q, want %q", m.shape, n, trunc(top), trunc(wireTop(m.data, 1)))
+		if top := b64(t, r.Top1[n]); !bytes.Equal(top, wireform.TopReference(m.data, 1)) && !(len(m.data) == 0 && len(top) == 0) {
+			t.Errorf("%s: top(%s, 1) = %q, want %q", m.shape, n, pop3test.Trunc(top), pop3test.Trunc(wireform.TopReference(m.data, 1)))
 		}
 	}
 }
@@ -155,6 +157,6 @@ func runClient(t *testing.T, v any, name string, args ...string) {
 	t.Helper()
 	out := runCmd(t, 2*time.Minute, nil, name, args...)
 	if err := json.Unmarshal(out, v); err != nil {
-		t.Fatalf("%s %s output %q: %v", name, args[0], trunc(out), err)
+		t.Fatalf("%s %s output %q: %v", name, args[0], pop3test.Trunc(out), err)
 	}
 }

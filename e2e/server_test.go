@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/pop3d/pop3d/internal/pop3test"
+	"github.com/pop3d/pop3d/internal/wireform"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,20 +16,20 @@ func TestStandalone(t *testing.T) {
 	s := newSite(t)
 	msgs := s.deliverShapes(t, alice)
 	srv := startServer(t, s) // waits for READY=1
-	p := dial(t, srv.addr)
-	p.login(alice, alicePass)
-	if st := p.ok("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(msgs))) {
+	p := pop3test.Dial(t, srv.addr)
+	p.Login(alice, alicePass)
+	if st := p.OK("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(msgs))) {
 		t.Errorf("STAT = %q", st)
 	}
-	p.quit()
+	p.Quit()
 	// bob's entry was written by `pop3d passwd`, with %u holding an @.
 	s.deliver(t, bob, "lf", shapes()[0].data, false)
-	p = dial(t, srv.addr)
-	p.login(bob, bobPass)
-	if st := p.ok("STAT"); !strings.HasPrefix(st, "1 ") {
+	p = pop3test.Dial(t, srv.addr)
+	p.Login(bob, bobPass)
+	if st := p.OK("STAT"); !strings.HasPrefix(st, "1 ") {
 		t.Errorf("bob's STAT = %q", st)
 	}
-	p.quit()
+	p.Quit()
 
 	srv.signal(syscall.SIGTERM)
 	code, err := srv.wait(5 * time.Second)
@@ -70,28 +72,28 @@ func TestSocketActivation(t *testing.T) {
 	}
 
 	// The first connection starts pop3d.
-	p := dial(t, plain)
+	p := pop3test.Dial(t, plain)
 	srv.notify.waitFor(t, "READY=1", 0, 10*time.Second)
-	caps := p.capa()
+	caps := p.Capa()
 	if !contains(caps, "STLS") {
 		t.Errorf("CAPA on the pop3 socket = %q, want STLS", caps)
 	}
-	p.login(alice, alicePass)
-	if st := p.ok("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(msgs))) {
+	p.Login(alice, alicePass)
+	if st := p.OK("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(msgs))) {
 		t.Errorf("STAT = %q", st)
 	}
-	p.quit()
+	p.Quit()
 
-	q := dialTLS(t, tlsAddr, s.tlsConfig())
-	if caps := q.capa(); contains(caps, "STLS") {
+	q := pop3test.DialTLS(t, tlsAddr, s.tlsConfig())
+	if caps := q.Capa(); contains(caps, "STLS") {
 		t.Errorf("CAPA on the pop3s socket = %q offers STLS", caps)
 	}
-	q.login(alice, alicePass)
-	_, body := q.multi("RETR 1")
-	if w := wire(msgs[0].data); string(body) != string(w) {
-		t.Errorf("RETR 1 over pop3s = %q, want %q", trunc(body), trunc(w))
+	q.Login(alice, alicePass)
+	_, body := q.Multi("RETR 1")
+	if w := wireform.Reference(msgs[0].data); string(body) != string(w) {
+		t.Errorf("RETR 1 over pop3s = %q, want %q", pop3test.Trunc(body), pop3test.Trunc(w))
 	}
-	q.quit()
+	q.Quit()
 
 	if isListening(unused) {
 		t.Errorf("socket-activated pop3d also listens on its -listen address %s", unused)
@@ -130,8 +132,8 @@ func TestSocketActivationUnnamed(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	p := dial(t, plain)
+	p := pop3test.Dial(t, plain)
 	srv.notify.waitFor(t, "READY=1", 0, 10*time.Second)
-	p.login(alice, alicePass)
-	p.quit()
+	p.Login(alice, alicePass)
+	p.Quit()
 }

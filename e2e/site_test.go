@@ -201,57 +201,6 @@ func listMaildir(t testing.TB, md string) []string {
 	return out
 }
 
-// wire is W(file): the octets RETR sends before dot-stuffing, per the
-// project's wire-form rules.
-func wire(b []byte) []byte {
-	var out bytes.Buffer
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			out.WriteByte('\r')
-		}
-		out.WriteByte(c)
-	}
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		out.WriteString("\r\n")
-	}
-	return out.Bytes()
-}
-
-// wireTop is what TOP n k sends (before stuffing): the header up to and
-// including the first empty line, then at most k body lines; with no empty
-// line, all lines and then an empty line.
-func wireTop(b []byte, k int) []byte {
-	w := wire(b)
-	lines := splitLinesCRLF(w)
-	var out bytes.Buffer
-	for i, l := range lines {
-		out.Write(l)
-		if bytes.Equal(l, []byte("\r\n")) {
-			for j := i + 1; j < len(lines) && j <= i+k; j++ {
-				out.Write(lines[j])
-			}
-			return out.Bytes()
-		}
-	}
-	out.WriteString("\r\n")
-	return out.Bytes()
-}
-
-// splitLinesCRLF splits wire-form bytes after each CRLF.
-func splitLinesCRLF(w []byte) [][]byte {
-	var lines [][]byte
-	for len(w) > 0 {
-		i := bytes.Index(w, []byte("\r\n"))
-		if i < 0 {
-			lines = append(lines, w)
-			break
-		}
-		lines = append(lines, w[:i+2])
-		w = w[i+2:]
-	}
-	return lines
-}
-
 // toLF turns every CRLF into LF, for clients that deliver with Unix line
 // endings.
 func toLF(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")) }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"github.com/pop3d/pop3d/internal/testpki"
 )
 
@@ -23,19 +24,19 @@ func TestSTLS(t *testing.T) {
 	msgs := s.deliverShapes(t, alice)
 	srv := startTLSServer(t, s)
 
-	p := dial(t, srv.addr)
-	before := p.capa()
+	p := pop3test.Dial(t, srv.addr)
+	before := p.Capa()
 	// 127.0.0.1 is loopback: USER and SASL are allowed before TLS too.
 	for _, want := range []string{"STLS", "USER", "SASL PLAIN", "TOP", "UIDL", "PIPELINING", "RESP-CODES", "AUTH-RESP-CODE"} {
 		if !contains(before, want) {
 			t.Errorf("CAPA before STLS = %q, want %q", before, want)
 		}
 	}
-	st := p.starttls(s.tlsConfig())
+	st := p.STLS(s.tlsConfig())
 	if st.Version < tls.VersionTLS12 {
 		t.Errorf("negotiated TLS version %x", st.Version)
 	}
-	after := p.capa()
+	after := p.Capa()
 	if contains(after, "STLS") {
 		t.Errorf("CAPA after STLS = %q still offers STLS", after)
 	}
@@ -44,28 +45,26 @@ func TestSTLS(t *testing.T) {
 			t.Errorf("CAPA after STLS = %q, want %q", after, want)
 		}
 	}
-	if r := p.cmd("STLS"); !strings.HasPrefix(r, "-ERR") {
+	if r := p.Cmd("STLS"); !strings.HasPrefix(r, "-ERR") {
 		t.Errorf("second STLS: %q, want -ERR", r)
 	}
-	p.login(alice, alicePass)
-	if stat := p.ok("STAT"); !strings.HasPrefix(stat, fmt.Sprintf("%d ", len(msgs))) {
+	p.Login(alice, alicePass)
+	if stat := p.OK("STAT"); !strings.HasPrefix(stat, fmt.Sprintf("%d ", len(msgs))) {
 		t.Errorf("STAT over STLS = %q", stat)
 	}
-	p.quit()
+	p.Quit()
 	if _, ok := srv.waitLog(func(l logLine) bool { return l["msg"] == "login" && l["tls"] == "true" && l["user"] == alice }, 5*time.Second); !ok {
 		t.Error("no login line with tls=true after STLS")
 	}
 
 	// Injection: "USER alice" sent in plain text behind STLS must be
 	// forgotten, so PASS after the handshake is out of sequence.
-	p = dial(t, srv.addr)
-	if _, err := p.conn.Write([]byte("STLS\r\nUSER " + alice + "\r\n")); err != nil {
+	p = pop3test.Dial(t, srv.addr)
+	if _, err := p.NetConn().Write([]byte("STLS\r\nUSER " + alice + "\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	p.expectOK("STLS")
-	tc := tls.Client(p.conn, s.tlsConfig())
-	tc.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := tc.Handshake(); err != nil {
+	p.ExpectOK("STLS")
+	if _, err := p.StartTLSErr(s.tlsConfig()); err != nil {
 		// Also acceptable: the server closes the connection. What must not
 		// happen is an answer to the injected command in plain text, which
 		// the handshake would see as a non-TLS record.
@@ -75,9 +74,7 @@ func TestSTLS(t *testing.T) {
 		}
 		t.Fatalf("TLS handshake after STLS with an injected command: %v", err)
 	}
-	p.conn = tc
-	p.r.Reset(tc)
-	if r := p.cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR") {
+	if r := p.Cmd("PASS " + alicePass); !strings.HasPrefix(r, "-ERR") {
 		t.Errorf("PASS after STLS with USER injected before the handshake: %q, want -ERR (the injected USER was executed)", r)
 	}
 }
@@ -91,42 +88,42 @@ func TestInsecureAuthPolicy(t *testing.T) {
 	s.deliverShapes(t, alice)
 	srv := startTLSServer(t, s, "-proxy-protocol-from", "127.0.0.1/32")
 
-	connect := func() *popConn {
+	connect := func() *pop3test.Conn {
 		c, err := net.DialTimeout("tcp", srv.addr, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, port, _ := net.SplitHostPort(srv.addr)
 		fmt.Fprintf(c, "PROXY TCP4 203.0.113.9 127.0.0.1 40000 %s\r\n", port)
-		p := newPopConn(t, c)
-		p.expectOK("greeting after PROXY header")
+		p := pop3test.New(t, c)
+		p.ExpectOK("greeting after PROXY header")
 		return p
 	}
 
 	p := connect()
-	caps := p.capa()
+	caps := p.Capa()
 	if contains(caps, "USER") || hasPrefixIn(caps, "SASL") {
 		t.Errorf("CAPA on plain non-loopback = %q, must not offer USER or SASL", caps)
 	}
 	if !contains(caps, "STLS") {
 		t.Errorf("CAPA on plain non-loopback = %q, want STLS", caps)
 	}
-	r := p.cmd("USER " + alice)
+	r := p.Cmd("USER " + alice)
 	if strings.HasPrefix(r, "+OK") {
-		r = p.cmd("PASS " + alicePass)
+		r = p.Cmd("PASS " + alicePass)
 	}
 	if !strings.HasPrefix(r, "-ERR [AUTH]") || !strings.Contains(strings.ToUpper(r), "TLS") {
 		t.Errorf("USER/PASS on plain non-loopback: %q, want -ERR [AUTH] saying TLS is required", r)
 	}
-	if r := p.cmd("AUTH PLAIN AGFsaWNlAEFsMWNlLXNlY3JldA=="); !strings.HasPrefix(r, "-ERR") {
+	if r := p.Cmd("AUTH PLAIN AGFsaWNlAEFsMWNlLXNlY3JldA=="); !strings.HasPrefix(r, "-ERR") {
 		t.Errorf("AUTH PLAIN on plain non-loopback: %q, want -ERR", r)
 	}
-	p.starttls(s.tlsConfig())
-	if caps := p.capa(); !contains(caps, "USER") {
+	p.STLS(s.tlsConfig())
+	if caps := p.Capa(); !contains(caps, "USER") {
 		t.Errorf("CAPA after STLS = %q, want USER", caps)
 	}
-	p.login(alice, alicePass)
-	p.quit()
+	p.Login(alice, alicePass)
+	p.Quit()
 	if _, ok := srv.waitLog(func(l logLine) bool {
 		return l["msg"] == "login" && l["remote_ip"] == "203.0.113.9" && l["tls"] == "true"
 	}, 5*time.Second); !ok {
@@ -150,11 +147,11 @@ func TestCertificateReload(t *testing.T) {
 	msgs := s.deliverShapes(t, alice)
 	srv := startTLSServer(t, s)
 
-	old := dialTLS(t, srv.tlsAdr, s.tlsConfig())
+	old := pop3test.DialTLS(t, srv.tlsAdr, s.tlsConfig())
 	if got := peerSerial(t, old); got != s.serial.String() {
 		t.Fatalf("first certificate serial %s, want %s", got, s.serial)
 	}
-	old.login(alice, alicePass)
+	old.Login(alice, alicePass)
 
 	serial2 := s.ca.Issue(t, 200, s.certFile, s.keyFile).SerialNumber
 	from := len(srv.notify.messages())
@@ -162,32 +159,32 @@ func TestCertificateReload(t *testing.T) {
 	from = srv.notify.waitFor(t, "RELOADING=1", from, 10*time.Second)
 	srv.notify.waitFor(t, "READY=1", from, 10*time.Second)
 
-	fresh := dialTLS(t, srv.tlsAdr, s.tlsConfig())
+	fresh := pop3test.DialTLS(t, srv.tlsAdr, s.tlsConfig())
 	if got := peerSerial(t, fresh); got != serial2.String() {
 		t.Errorf("after swap + SIGHUP a new connection got serial %s, want %s (old %s)", got, serial2, s.serial)
 	}
-	fresh.quit()
+	fresh.Quit()
 
 	// The old session still works (and holds the mailbox).
-	if st := old.ok("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(msgs))) {
+	if st := old.OK("STAT"); !strings.HasPrefix(st, fmt.Sprintf("%d ", len(msgs))) {
 		t.Errorf("old connection STAT after reload = %q", st)
 	}
 	if got := peerSerial(t, old); got != s.serial.String() {
 		t.Errorf("old connection serial changed to %s", got)
 	}
-	old.quit()
+	old.Quit()
 
 	// STLS uses the new certificate too.
-	p := dial(t, srv.addr)
-	st := p.starttls(s.tlsConfig())
+	p := pop3test.Dial(t, srv.addr)
+	st := p.STLS(s.tlsConfig())
 	if got := st.PeerCertificates[0].SerialNumber.String(); got != serial2.String() {
 		t.Errorf("STLS after reload: serial %s, want %s", got, serial2)
 	}
 }
 
-func peerSerial(t *testing.T, p *popConn) string {
+func peerSerial(t *testing.T, p *pop3test.Conn) string {
 	t.Helper()
-	tc, ok := p.conn.(*tls.Conn)
+	tc, ok := p.NetConn().(*tls.Conn)
 	if !ok {
 		t.Fatal("not a TLS connection")
 	}
@@ -251,11 +248,11 @@ func TestTLSWithoutCertificate(t *testing.T) {
 func TestCertificateAutoReload(t *testing.T) {
 	s := newSite(t)
 	srv := startTLSServer(t, s)
-	c := dialTLS(t, srv.tlsAdr, s.tlsConfig())
+	c := pop3test.DialTLS(t, srv.tlsAdr, s.tlsConfig())
 	if got := peerSerial(t, c); got != s.serial.String() {
 		t.Fatalf("serial %s, want %s", got, s.serial)
 	}
-	c.quit()
+	c.Quit()
 
 	// Renewal without a signal: files are checked at most once a second.
 	serial2 := s.ca.Issue(t, 200, s.certFile, s.keyFile).SerialNumber
@@ -263,9 +260,9 @@ func TestCertificateAutoReload(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		time.Sleep(300 * time.Millisecond)
-		c := dialTLS(t, srv.tlsAdr, s.tlsConfig())
+		c := pop3test.DialTLS(t, srv.tlsAdr, s.tlsConfig())
 		got = peerSerial(t, c)
-		c.quit()
+		c.Quit()
 		if got == serial2.String() {
 			break
 		}
@@ -282,11 +279,11 @@ func TestCertificateAutoReload(t *testing.T) {
 	from = srv.notify.waitFor(t, "RELOADING=1", from, 10*time.Second)
 	srv.notify.waitFor(t, "READY=1", from, 10*time.Second)
 	time.Sleep(1100 * time.Millisecond) // past the once-a-second file check too
-	c = dialTLS(t, srv.tlsAdr, s.tlsConfig())
+	c = pop3test.DialTLS(t, srv.tlsAdr, s.tlsConfig())
 	if got := peerSerial(t, c); got != serial2.String() {
 		t.Errorf("after a broken renewal: serial %s, want the previous %s", got, serial2)
 	}
-	c.quit()
+	c.Quit()
 	complained := false
 	for _, l := range srv.logLines()[logBefore:] {
 		if l["level"] == "WARN" || l["level"] == "ERROR" {

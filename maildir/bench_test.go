@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/wireform"
 	"golang.org/x/sys/unix"
 	"io"
 	"math/rand/v2"
@@ -212,13 +213,13 @@ func BenchmarkWireSize(b *testing.B) {
 	for len(msg) < cap(msg)-100 {
 		msg = append(msg, "A line of a typical e-mail message, about seventy octets long....\n"...)
 	}
-	var w wireCounter
+	var w wireform.Counter
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
-		w = wireCounter{}
-		w.write(msg)
+		w = wireform.Counter{}
+		w.Count(msg)
 	}
-	if w.size() == 0 {
+	if w.Size() == 0 {
 		b.Fatal("zero")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/pop3d/pop3d/internal/wireform"
 	"golang.org/x/sys/unix"
 )
 
@@ -137,7 +138,7 @@ func fileWireSize(dirfd int, name string, buf []byte, shortEOF bool) (int64, int
 		return 0, 0, err
 	}
 	defer unix.Close(fd)
-	var w wireCounter
+	var w wireform.Counter
 	for {
 		n, err := unix.Read(fd, buf)
 		if errors.Is(err, unix.EINTR) {
@@ -146,11 +147,11 @@ func fileWireSize(dirfd int, name string, buf []byte, shortEOF bool) (int64, int
 		if err != nil {
 			return 0, 0, err
 		}
-		w.write(buf[:n])
+		w.Count(buf[:n])
 		if n == 0 || (shortEOF && n < len(buf)) {
-			return w.size(), w.n, nil
+			return w.Size(), w.Raw(), nil
 		}
-		if w.n > maxMessage {
+		if w.Raw() > maxMessage {
 			return 0, 0, errors.New("larger than 64 GiB")
 		}
 	}

@@ -12,6 +12,7 @@ package mailgen
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/pop3d/pop3d/internal/wireform"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -200,34 +201,16 @@ func body(b *strings.Builder, rng *rand.Rand, n int) {
 
 // WireSize returns len(Wire(b)) without building it.
 func WireSize(b []byte) int64 {
-	n := int64(len(b))
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			n++
-		}
-	}
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		n += 2
-	}
-	return n
+	var c wireform.Counter
+	c.Count(b)
+	return c.Size()
 }
 
 // Wire returns the bytes RETR sends for a file with content b, before
 // dot-stuffing: bare LF becomes CRLF, a bare CR passes through, and a final
-// CRLF is added to a non-empty file that does not end in LF.
-func Wire(b []byte) []byte {
-	out := make([]byte, 0, WireSize(b))
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
+// CRLF is added to a non-empty file that does not end in LF. Both follow
+// the one definition in internal/wireform.
+func Wire(b []byte) []byte { return wireform.Reference(b) }
 
 // Owner is the owner given to generated files and directories; a negative
 // UID leaves ownership alone.

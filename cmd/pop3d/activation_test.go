@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"net"
 	"os"
 	"os/exec"
@@ -82,9 +82,8 @@ func TestBinarySocketActivation(t *testing.T) {
 			append(base, "-tls-cert", cert, "-tls-key", key)...)
 		logs.waitFor(t, regexp.MustCompile(`msg="pop3d started"`))
 
-		c := dialPOP3(t, plain.Addr().String())
-		c.mustOK("CAPA")
-		if capa := strings.Join(c.multi(), "\n"); !strings.Contains(capa, "STLS") {
+		c := pop3test.Dial(t, plain.Addr().String())
+		if capa := strings.Join(c.Capa(), "\n"); !strings.Contains(capa, "STLS") {
 			t.Errorf("plain socket CAPA lacks STLS:\n%s", capa)
 		}
 
@@ -94,17 +93,8 @@ func TestBinarySocketActivation(t *testing.T) {
 		}
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM(pem)
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", implicit.Addr().String(),
-			&tls.Config{RootCAs: pool, ServerName: "localhost"})
-		if err != nil {
-			t.Fatalf("TLS to pop3s socket: %v", err)
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
-		greeting, err := bufio.NewReader(conn).ReadString('\n')
-		if err != nil || !strings.HasPrefix(greeting, "+OK") {
-			t.Errorf("pop3s greeting %q, %v", greeting, err)
-		}
+		c = pop3test.DialTLS(t, implicit.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "localhost"})
+		c.Quit()
 		cmd.Process.Signal(syscall.SIGTERM)
 	})
 
@@ -112,9 +102,9 @@ func TestBinarySocketActivation(t *testing.T) {
 		l := listenLoopback(t)
 		_, logs, _ := startActivated(t, bin, "", []net.Listener{l}, base...)
 		logs.waitFor(t, regexp.MustCompile(`unknown fd name.*name=LISTEN_FD_3`))
-		c := dialPOP3(t, l.Addr().String())
-		c.mustOK("USER demo")
-		c.mustOK("PASS demo")
-		c.mustOK("QUIT")
+		c := pop3test.Dial(t, l.Addr().String())
+		c.OK("USER demo")
+		c.OK("PASS demo")
+		c.OK("QUIT")
 	})
 }

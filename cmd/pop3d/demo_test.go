@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/pop3d/pop3d/internal/pop3test"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,19 +69,17 @@ func TestDemoSetup(t *testing.T) {
 		cmd.Wait()
 	}()
 	addr := logs.waitFor(t, startedRE)[1]
-	c := dialPOP3(t, addr)
-	c.mustOK("USER demo")
-	c.mustOK("PASS demo")
-	if line := c.mustOK("STAT"); !strings.HasPrefix(line, "+OK 4 ") {
+	c := pop3test.Dial(t, addr)
+	c.OK("USER demo")
+	c.OK("PASS demo")
+	if line := c.OK("STAT"); !strings.HasPrefix(line, "4 ") {
 		t.Errorf("STAT = %q, want 4 messages", line)
 	}
-	c.mustOK("RETR 1")
-	if body := strings.Join(c.multi(), "\n"); !strings.Contains(body, "Subject: Welcome to pop3d") {
+	if body := strings.Join(c.Lines("RETR 1"), "\n"); !strings.Contains(body, "Subject: Welcome to pop3d") {
 		t.Errorf("message 1 is not the welcome message:\n%s", body)
 	}
-	c.mustOK("RETR 4")
-	if body := c.multi(); body[len(body)-1] != "This message has no final line break; pop3d adds CRLF on the wire." {
+	if body := c.Lines("RETR 4"); body[len(body)-1] != "This message has no final line break; pop3d adds CRLF on the wire." {
 		t.Errorf("message 4 ends with %q", body[len(body)-1])
 	}
-	c.mustOK("QUIT")
+	c.OK("QUIT")
 }
