@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pop3d/pop3d/internal/pop3test"
 )
 
 // The servers pop3d takes over, run for real on the test's Maildirs:
@@ -270,19 +272,19 @@ func handToMailOwner(t testing.TB, dir string) {
 // servers.
 func serverUIDLs(t testing.TB, addr, user, pass string) map[string]string {
 	t.Helper()
-	p := dial(t, addr)
-	p.login(user, pass)
-	uidls := p.uidl()
+	p := pop3test.Dial(t, addr)
+	p.Login(user, pass)
+	uidls := p.UIDL()
 	out := make(map[string]string, len(uidls))
 	for n, u := range uidls {
-		_, body := p.multi(fmt.Sprintf("RETR %d", n))
+		_, body := p.Multi(fmt.Sprintf("RETR %d", n))
 		k := msgKey(body)
 		if _, dup := out[k]; dup {
 			t.Fatalf("two messages with the same content in %s's mailbox", user)
 		}
 		out[k] = u
 	}
-	p.quit()
+	p.Quit()
 	return out
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/pop3d/pop3d/internal/wireform"
 )
 
 // takeoverAccount is one mailbox of the host pop3d takes over.
@@ -280,7 +282,7 @@ func pop3dUIDL(t *testing.T, s *site, user string) map[string]uidlLine {
 		if err != nil {
 			t.Fatalf("pop3d uidl %s: line %q: %v", user, l, err)
 		}
-		if n := int64(len(wire(data))); n != size {
+		if n := int64(len(wireform.Reference(data))); n != size {
 			t.Errorf("pop3d uidl %s: line %q: size %d, the wire form has %d", user, l, size, n)
 		}
 		lines[msgKey(data)] = uidlLine{n: n, uidl: f[1], src: f[2], size: size, file: f[4]}

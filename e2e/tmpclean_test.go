@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pop3d/pop3d/internal/pop3test"
 )
 
 // TestTmpCleanupLogin: a login removes files left in tmp/ for more than 36
@@ -35,9 +37,9 @@ func TestTmpCleanupLogin(t *testing.T) {
 	}
 	login := func(srv *server, n int) logLine {
 		t.Helper()
-		p := dial(t, srv.addr)
-		p.login(alice, alicePass)
-		p.quit()
+		p := pop3test.Dial(t, srv.addr)
+		p.Login(alice, alicePass)
+		p.Quit()
 		if _, ok := srv.waitLog(func(logLine) bool { return len(logins(srv)) >= n }, 5*time.Second); !ok {
 			t.Fatalf("no login line %d:\n%s", n, srv.stderr.String())
 		}
