@@ -63,6 +63,7 @@ install: build
 	install -D -m 0755 bin/pop3d $(DESTDIR)$(SBINDIR)/pop3d
 	install -D -m 0644 man/pop3d.8 $(DESTDIR)$(MANDIR)/man8/pop3d.8
 	install -D -m 0644 man/pop3d.conf.5 $(DESTDIR)$(MANDIR)/man5/pop3d.conf.5
+	install -D -m 0644 man/pop3d.cluster.7 $(DESTDIR)$(MANDIR)/man7/pop3d.cluster.7
 
 deb:
 	@contrib/debian/build-deb

@@ -169,7 +169,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("row %q has %d values for one server", r.name, len(r.vals))
 		}
 	}
-	for _, s := range []string{"idle", "login-stat", "list-uidl", "retr-all", "concurrent", "dele-quit", "bcrypt-10"} {
+	for _, s := range []string{"idle", "login-stat", "list-uidl", "retr-all", "concurrent", "concurrent-tls", "dele-quit", "bcrypt-10", "poll"} {
 		if !seen[s] {
 			t.Errorf("no result row for %s", s)
 		}

@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -32,6 +35,34 @@ func dial(ctx context.Context, addr string) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return greet(ctx, conn)
+}
+
+// dialTLS connects to an implicit-TLS (995) port, handshakes with conf and
+// reads the greeting; it returns the handshake's wall time and whether the
+// session was resumed.
+func dialTLS(ctx context.Context, addr string, conf *tls.Config) (*client, time.Duration, bool, error) {
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	start := time.Now()
+	conn := tls.Client(raw, conf)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, 0, false, fmt.Errorf("TLS handshake: %w", err)
+	}
+	hs := time.Since(start)
+	c, err := greet(ctx, conn)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	return c, hs, conn.ConnectionState().DidResume, nil
+}
+
+// greet wraps an open connection and reads the server's greeting.
+func greet(ctx context.Context, conn net.Conn) (*client, error) {
 	c := &client{conn: conn, r: bufio.NewReaderSize(conn, 256<<10), w: bufio.NewWriterSize(conn, 16<<10)}
 	if deadline, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(deadline)
@@ -75,7 +106,7 @@ func (c *client) cmd(format string, args ...any) (string, error) {
 // multi reads the body of a multi-line answer, calling fn (if not nil) with
 // each line, CRLF stripped and unstuffed. It returns the octets of the
 // unstuffed payload, CRLFs included.
-func (c *client) multi(fn func(line []byte), h hash.Hash) (int64, error) {
+func (c *client) multi(fn func(line []byte), h io.Writer) (int64, error) {
 	var n int64
 	for {
 		line, err := c.r.ReadSlice('\n')
@@ -221,21 +252,37 @@ func (c *client) retrBody(sum bool) (int64, []byte, error) {
 	return n, h.Sum(nil), nil
 }
 
-// retrAll retrieves messages 1..len(sizes)-1, pipelined when the server
-// announced PIPELINING, and checks every octet count against sizes.
-func (c *client) retrAll(sizes []int64) (int64, error) {
+// retrAllCheck retrieves messages 1..len(sizes)-1, pipelined when the server
+// announced PIPELINING, and checks every octet count against sizes and,
+// when sums is set, every message's CRC-32C (of the unstuffed payload)
+// against sums (index i for message i):
+// the work a real client does on what it receives, at hardware speed.
+func (c *client) retrAllCheck(sizes []int64, sums []uint32) (int64, error) {
 	n := len(sizes) - 1
 	var total int64
+	var h hash.Hash32
+	if sums != nil {
+		h = crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	}
 	check := func(i int, got int64) error {
 		if got != sizes[i] {
 			return fmt.Errorf("RETR %d: received %d octets, LIST said %d", i, got, sizes[i])
+		}
+		if h != nil {
+			if h.Sum32() != sums[i] {
+				return fmt.Errorf("RETR %d: content differs from the file's wire form (CRC-32C)", i)
+			}
+			h.Reset()
 		}
 		total += got
 		return nil
 	}
 	if !c.pipelining {
 		for i := 1; i <= n; i++ {
-			got, _, err := c.retr(i, false)
+			if _, err := c.cmd("RETR %d", i); err != nil {
+				return total, fmt.Errorf("RETR %d: %w", i, err)
+			}
+			got, err := c.multi(nil, h)
 			if err != nil {
 				return total, err
 			}
@@ -257,7 +304,7 @@ func (c *client) retrAll(sizes []int64) (int64, error) {
 		if _, err := c.status(); err != nil {
 			return total, fmt.Errorf("RETR %d: %w", i, err)
 		}
-		got, _, err := c.retrBody(false)
+		got, err := c.multi(nil, h)
 		if err != nil {
 			return total, err
 		}
@@ -305,8 +352,13 @@ func (c *client) quit() error {
 // session runs fn inside a logged-in session and QUITs; it returns the
 // wall time from dial to the QUIT answer.
 func session(ctx context.Context, addr, user, pass string, fn func(c *client) error) (time.Duration, error) {
+	return sessionVia(ctx, func(ctx context.Context) (*client, error) { return dial(ctx, addr) }, user, pass, fn)
+}
+
+// sessionVia is session over a connection made by dialFn (TLS).
+func sessionVia(ctx context.Context, dialFn func(context.Context) (*client, error), user, pass string, fn func(c *client) error) (time.Duration, error) {
 	start := time.Now()
-	c, err := dial(ctx, addr)
+	c, err := dialFn(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,7 +62,7 @@ func fullConfig() config {
 		concUsers: 200, concMsgs: 20, concClients: []int{50, 200}, concDur: 4 * time.Second, concRounds: 3,
 		idleConns: 1000, idleMsgs: 3,
 		dele: 10000, deleRounds: 5,
-		bcryptUsers: 16, bcryptDur: 3 * time.Second,
+		bcryptUsers: 100, bcryptDur: 3 * time.Second,
 	}
 }
 
@@ -73,11 +74,11 @@ func quickConfig() config {
 		concUsers: 200, concMsgs: 20, concClients: []int{50, 200}, concDur: time.Second, concRounds: 1,
 		idleConns: 100, idleMsgs: 3,
 		dele: 2000, deleRounds: 2,
-		bcryptUsers: 16, bcryptDur: time.Second,
+		bcryptUsers: 100, bcryptDur: time.Second,
 	}
 }
 
-var scenarioNames = []string{"idle", "login-stat", "list-uidl", "retr-all", "concurrent", "dele-quit", "bcrypt"}
+var scenarioNames = []string{"idle", "login-stat", "list-uidl", "retr-all", "retr-all-tls", "concurrent", "concurrent-tls", "dele-quit", "bcrypt", "poll", "tls-profile"}
 
 func main() {
 	pop3dBin := flag.String("pop3d", "", "pop3d binary to measure (empty: Dovecot only)")
@@ -128,6 +129,9 @@ func main() {
 		}
 	}
 	b := &bench{cfg: cfg, pop3dBin: *pop3dBin, dovecotBin: dov, keep: *keep, progressW: os.Stderr}
+	if *out != "" {
+		b.outDir = filepath.Dir(*out)
+	}
 	err := b.run(ctx)
 	table := b.table()
 	fmt.Print(table)
@@ -181,13 +185,15 @@ type bench struct {
 	pop3dBin   string
 	dovecotBin string
 	keep       bool
+	outDir     string // where profiles go ("": the work directory)
 	progressW  io.Writer
 
 	start    time.Time
 	data     *dataset
 	work     string // per-run directory: server Maildir copies, password file
 	passwd   string
-	servers  []*server // pop3d first when present
+	servers  []*server      // pop3d first when present
+	pool     *x509.CertPool // trusts the servers' certificate
 	rows     []row
 	notes    []string
 	problems []string // wrong octet counts, errors: the run fails
@@ -260,12 +266,17 @@ func (b *bench) run(ctx context.Context) (err error) {
 		return err
 	}
 
+	cert, key, pool, err := writeCert(b.work)
+	if err != nil {
+		return err
+	}
+	b.pool = pool
 	if b.pop3dBin != "" {
 		root := filepath.Join(b.work, "pop3d")
 		if err := b.data.copyUsers(root, users); err != nil {
 			return err
 		}
-		s, err := newPop3d(b.pop3dBin, root, b.passwd, b.work)
+		s, err := newPop3d(b.pop3dBin, root, b.passwd, b.work, cert, key)
 		if err != nil {
 			return err
 		}
@@ -287,7 +298,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		} else {
 			defer os.RemoveAll(base)
 		}
-		s, err := newDovecot(b.dovecotBin, base, root, b.passwd, b.data.own.UID, b.data.own.GID)
+		s, err := newDovecot(b.dovecotBin, base, root, b.passwd, b.data.own.UID, b.data.own.GID, cert, key)
 		if err != nil {
 			return err
 		}
@@ -321,9 +332,13 @@ func (b *bench) run(ctx context.Context) (err error) {
 		{"login-stat", b.loginStat},
 		{"list-uidl", b.listUIDL},
 		{"retr-all", b.retrAll},
+		{"retr-all-tls", b.retrAllTLS},
 		{"concurrent", b.concurrent},
+		{"concurrent-tls", b.concurrentTLS},
 		{"dele-quit", b.deleQuit},
 		{"bcrypt", b.bcrypt},
+		{"poll", b.poll},
+		{"tls-profile", b.tlsProfile},
 	}
 	for _, st := range steps {
 		if !b.want(st.name) {

@@ -19,12 +19,13 @@ import (
 // server is one POP3 server under test, started on a loopback port over its
 // own copy of the Maildirs.
 type server struct {
-	name string // "pop3d" or "Dovecot"
-	addr string
-	root string // Maildir root: user u's Maildir is root/u
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
-	log  string        // file holding the server's log output
+	name    string // "pop3d" or "Dovecot"
+	addr    string
+	tlsAddr string // implicit TLS (995)
+	root    string // Maildir root: user u's Maildir is root/u
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when cmd has exited
+	log     string        // file holding the server's log output
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -107,17 +108,23 @@ func (s *server) logTail() string {
 // all its descendants.
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
-func newPop3d(bin, root, passwd, logDir string) (*server, error) {
+func newPop3d(bin, root, passwd, logDir, cert, key string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
+	tport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	taddr := fmt.Sprintf("127.0.0.1:%d", tport)
 	cmd := exec.Command(bin, "-config", "/dev/null", "-passwd-file", passwd,
 		"-maildir", filepath.Join(root, "%u"), "-listen", addr,
+		"-listen-tls", taddr, "-tls-cert", cert, "-tls-key", key,
 		"-max-connections", "0", "-max-connections-per-ip", "0",
 		"-auth-failure-delay", "2s", "-log-level", "warn")
-	return &server{name: "pop3d", addr: addr, root: root, cmd: cmd,
+	return &server{name: "pop3d", addr: addr, tlsAddr: taddr, root: root, cmd: cmd,
 		log: filepath.Join(logDir, "pop3d.log")}, nil
 }
 
@@ -133,7 +140,10 @@ state_dir = {{.Base}}/state
 instance_name = pop3d-bench-{{.Port}}
 protocols = pop3
 listen = 127.0.0.1
-ssl = no
+# TLS only on the 995 listener's connections; plain logins allowed on 110.
+ssl = yes
+ssl_cert = <{{.Cert}}
+ssl_key = <{{.Key}}
 disable_plaintext_auth = no
 auth_mechanisms = plain
 log_path = {{.Base}}/dovecot.log
@@ -162,7 +172,9 @@ service pop3-login {
     port = {{.Port}}
   }
   inet_listener pop3s {
-    port = 0
+    address = 127.0.0.1
+    port = {{.TLSPort}}
+    ssl = yes
   }
   service_count = 0
   process_min_avail = 2
@@ -183,8 +195,12 @@ service auth {
 
 // newDovecot writes a private configuration in base (never /etc/dovecot)
 // and prepares "dovecot -F -c CONF".
-func newDovecot(bin, base, root, passwd string, uid, gid int) (*server, error) {
+func newDovecot(bin, base, root, passwd string, uid, gid int, cert, key string) (*server, error) {
 	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	tport, err := freePort()
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +210,7 @@ func newDovecot(bin, base, root, passwd string, uid, gid int) (*server, error) {
 	var b strings.Builder
 	err = dovecotConf.Execute(&b, map[string]any{
 		"Base": base, "Root": root, "Passwd": passwd, "Port": port, "UID": uid, "GID": gid,
+		"TLSPort": tport, "Cert": cert, "Key": key,
 	})
 	if err != nil {
 		return nil, err
@@ -203,7 +220,7 @@ func newDovecot(bin, base, root, passwd string, uid, gid int) (*server, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-F", "-c", conf)
-	return &server{name: "Dovecot", addr: "127.0.0.1:" + strconv.Itoa(port), root: root, cmd: cmd,
+	return &server{name: "Dovecot", addr: "127.0.0.1:" + strconv.Itoa(port), tlsAddr: "127.0.0.1:" + strconv.Itoa(tport), root: root, cmd: cmd,
 		log: filepath.Join(base, "dovecot.log")}, nil
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/base64"
 	"errors"
+	"os"
 	"strings"
 	"time"
 )
@@ -119,6 +120,9 @@ func (s *session) cmdAuth(rest string, _ bool) error {
 			return badCommand("SASL response too long")
 		case errors.Is(err, errNUL):
 			return badCommand("NUL byte in SASL response")
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.loginExpired():
+			s.loginTimedOut()
+			return errHangUp
 		default:
 			// The read loop reports the error when it reads again: the
 			// connection is gone or the server is shutting down.

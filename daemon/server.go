@@ -40,11 +40,19 @@ type Config struct {
 	WriteTimeout        time.Duration  // 1m: each write to the client must complete within it
 	HandshakeTimeout    time.Duration  // 30s: TLS handshake (implicit and STLS), and the PROXY header
 	MaxConnections      int            // 1000, global
-	MaxConnectionsPerIP int            // 50
+	MaxConnectionsPerIP int            // 50, counting an IPv6 /64 as one address
+	LoginTimeout        time.Duration  // 1m: from connect to a successful login, whatever the client sends
+	RefusalLogInterval  time.Duration  // 1m: connections refused over a limit are logged once per address and interval, with a count
 	AuthFailureDelay    time.Duration  // 2s
 	MaxAuthFailures     int            // 3
 	ProxyProtocolFrom   []netip.Prefix // nil: no PROXY headers accepted from anyone
 	Implementation      string         // CAPA IMPLEMENTATION value, e.g. "pop3d-0.1.0"
+	// TLSOffloadFrom names proxies that terminate TLS for their clients
+	// (nginx's mail proxy): their connections count as encrypted when
+	// deciding whether credentials may be sent. It is matched against the
+	// address the connection really comes from, never one from a PROXY
+	// header.
+	TLSOffloadFrom []netip.Prefix
 
 	// RFC 2449 LOGIN-DELAY and EXPIRE as CAPA announces them before login.
 	// The Backend enforces LOGIN-DELAY; the engine applies Expire to a
@@ -72,6 +80,8 @@ func DefaultConfig() Config {
 		HandshakeTimeout:    30 * time.Second,
 		MaxConnections:      1000,
 		MaxConnectionsPerIP: 50,
+		LoginTimeout:        time.Minute,
+		RefusalLogInterval:  time.Minute,
 		AuthFailureDelay:    2 * time.Second,
 		MaxAuthFailures:     3,
 		Implementation:      "pop3d",
@@ -81,10 +91,17 @@ func DefaultConfig() Config {
 // trustsProxy reports whether connections from ip must start with a PROXY
 // protocol header.
 func (c *Config) trustsProxy(ip netip.Addr) bool {
-	if !ip.IsValid() {
-		return false
-	}
-	for _, p := range c.ProxyProtocolFrom {
+	return ip.IsValid() && containsAddr(c.ProxyProtocolFrom, ip)
+}
+
+// offloadsTLS reports whether ip is a proxy that terminates TLS for its
+// clients.
+func (c *Config) offloadsTLS(ip netip.Addr) bool {
+	return ip.IsValid() && containsAddr(c.TLSOffloadFrom, ip)
+}
+
+func containsAddr(prefixes []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range prefixes {
 		if p.Contains(ip) {
 			return true
 		}
@@ -117,7 +134,8 @@ type Server struct {
 	mu       sync.Mutex
 	listen   map[net.Listener]struct{}
 	sessions map[*session]struct{}
-	perIP    map[netip.Addr]int
+	perIP    map[netip.Addr]int // keyed by clientKey
+	refusals refusalLog
 	idle     chan struct{} // closed when sessions drops to zero during Shutdown
 }
 
@@ -148,6 +166,7 @@ func New(backend Backend, cfg Config, logger *slog.Logger) *Server {
 // reload); sessions already running keep theirs.
 func (s *Server) SetConfig(cfg Config) {
 	cfg.ProxyProtocolFrom = append([]netip.Prefix(nil), cfg.ProxyProtocolFrom...)
+	cfg.TLSOffloadFrom = append([]netip.Prefix(nil), cfg.TLSOffloadFrom...)
 	s.cfg.Store(&cfg)
 }
 
@@ -245,12 +264,13 @@ func (s *Server) accept(c net.Conn, mode Mode) {
 	go sess.serve()
 }
 
-// takeIPLocked counts one more connection from ip unless that would exceed
-// max. s.mu must be held.
+// takeIPLocked counts one more connection from ip (its clientKey) unless
+// that would exceed max. s.mu must be held.
 func (s *Server) takeIPLocked(ip netip.Addr, max int) bool {
 	if !ip.IsValid() {
 		return true
 	}
+	ip = clientKey(ip)
 	if max > 0 && s.perIP[ip] >= max {
 		return false
 	}
@@ -261,7 +281,7 @@ func (s *Server) takeIPLocked(ip netip.Addr, max int) bool {
 // refuse answers a connection over a limit and closes it. On an implicit TLS
 // listener there is no plain text to speak, so the connection is only closed.
 func (s *Server) refuse(c net.Conn, mode Mode, limit string) {
-	s.logger.Warn("connection refused", "remote", c.RemoteAddr().String(), "listener", mode.String(), "limit", limit)
+	s.logRefusal(c.RemoteAddr(), addrIP(c.RemoteAddr()), mode, limit)
 	if mode == ModePlain {
 		writeTooMany(c)
 	}
@@ -281,6 +301,7 @@ func (s *Server) remove(sess *session) {
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
 	if ip := sess.countedIP; ip.IsValid() {
+		ip = clientKey(ip)
 		if s.perIP[ip] <= 1 {
 			delete(s.perIP, ip)
 		} else {
@@ -305,6 +326,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing.Swap(true) {
 		close(s.done)
+		s.refusals.stop(s.logger)
 	}
 	for l := range s.listen {
 		l.Close()

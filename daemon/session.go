@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -62,7 +63,15 @@ type session struct {
 	local     net.Addr   // the address the client connected to, likewise
 	remoteIP  netip.Addr
 	tls       bool
-	start     time.Time
+	// offloaded: a proxy terminated TLS for the client (tls_offload_from,
+	// or a PROXY v2 SSL TLV from a trusted proxy). Credentials may come in
+	// clear text from it; STLS is still offered to the proxy.
+	offloaded bool
+	// healthCheck: the connection started with a PROXY v2 LOCAL header,
+	// which proxies send for their own health checks; its connect and
+	// disconnect are logged at debug level, not every few seconds at info.
+	healthCheck bool
+	start       time.Time
 
 	br         *bufio.Reader
 	bw         *outWriter
@@ -89,6 +98,7 @@ type session struct {
 func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *session {
 	ctx, stop := context.WithCancel(srv.ctx)
 	s := &session{
+		start:     time.Now(), // the login timeout runs from here
 		srv:       srv,
 		cfg:       cfg,
 		mode:      mode,
@@ -100,6 +110,7 @@ func newSession(srv *Server, c net.Conn, mode Mode, cfg *Config, proxied bool) *
 		remote:    c.RemoteAddr(),
 		local:     c.LocalAddr(),
 		remoteIP:  addrIP(c.RemoteAddr()),
+		offloaded: cfg.offloadsTLS(addrIP(c.RemoteAddr())),
 		firstLine: true,
 	}
 	s.out.s = s
@@ -151,20 +162,27 @@ func (s *session) remoteIPString() string {
 	return ""
 }
 
+// connLogLevel is the level of the connect and disconnect lines.
+func (s *session) connLogLevel() slog.Level {
+	if s.healthCheck && s.authUser == "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
 // authAllowed reports whether credentials may be sent on this connection.
 func (s *session) authAllowed() bool {
-	return s.tls || s.cfg.AllowInsecureAuth || s.remoteIP.IsLoopback()
+	return s.tls || s.offloaded || s.cfg.AllowInsecureAuth || s.remoteIP.IsLoopback()
 }
 
 func (s *session) serve() {
-	s.start = time.Now()
 	defer s.finish()
 	if s.proxied {
 		if !s.readProxyHeader() {
 			return
 		}
 	}
-	s.srv.logger.Info("connect", "remote", s.remote.String(), "listener", s.mode.String())
+	s.srv.logger.Log(s.ctx, s.connLogLevel(), "connect", "remote", s.remote.String(), "listener", s.mode.String())
 	if s.mode == ModeTLS {
 		if !s.proxied && s.rejectProxyBeforeTLS() {
 			return
@@ -211,7 +229,7 @@ func (s *session) finish() {
 	s.conn.Close()
 	s.raw.Close()
 	s.stop()
-	s.srv.logger.Info("disconnect", "remote_ip", s.remoteIPString(), "user", s.authUser,
+	s.srv.logger.Log(context.Background(), s.connLogLevel(), "disconnect", "remote_ip", s.remoteIPString(), "user", s.authUser,
 		"bytes_sent", s.out.n, "duration", time.Since(s.start).Round(time.Millisecond))
 	s.srv.remove(s)
 }
@@ -286,6 +304,9 @@ func (s *session) loop() {
 			return
 		case s.srv.closing.Load():
 			s.goodbye("-ERR [SYS/TEMP] server shutting down")
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.loginExpired():
+			s.loginTimedOut()
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			s.srv.logger.Info("idle timeout", "remote_ip", s.remoteIPString(), "user", s.authUser)
@@ -373,11 +394,7 @@ func (s *session) prepareRead() error {
 			return err
 		}
 	}
-	var d time.Time
-	if t := s.cfg.IdleTimeout; t > 0 {
-		d = time.Now().Add(t)
-	}
-	s.conn.SetReadDeadline(d)
+	s.conn.SetReadDeadline(s.deadlineIn(s.cfg.IdleTimeout))
 	// After arming the deadline: Shutdown sets the flag before it moves
 	// the deadline into the past, so one of the two is seen.
 	if s.srv.closing.Load() {
@@ -475,9 +492,7 @@ func trimEOL(line []byte) []byte {
 // HandshakeTimeout and switches the session to the TLS connection.
 func (s *session) handshake() error {
 	tc := tls.Server(s.conn, s.cfg.TLSConfig)
-	if t := s.cfg.HandshakeTimeout; t > 0 {
-		s.conn.SetDeadline(time.Now().Add(t))
-	}
+	s.conn.SetDeadline(s.deadlineIn(s.cfg.HandshakeTimeout))
 	// As in prepareRead: the deadline just set may have replaced the one
 	// Shutdown set to wake the session.
 	if s.srv.closing.Load() {

@@ -11,7 +11,13 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/pop3d/pop3d/internal/regfile"
 )
+
+// maxPEMSize bounds the certificate and key files read: a chain of a few
+// certificates is a few KiB.
+const maxPEMSize = 1 << 20
 
 // certCheckInterval bounds how often handshakes look at the certificate files.
 const certCheckInterval = time.Second
@@ -80,7 +86,17 @@ func NewCertReloader(certFile, keyFile string, logger *slog.Logger) (*CertReload
 // loadPair reads and checks the pair: it must parse, match, and its leaf
 // must be a valid X.509 certificate.
 func loadPair(certFile, keyFile string) (*tls.Certificate, error) {
-	c, err := tls.LoadX509KeyPair(certFile, keyFile)
+	// Not tls.LoadX509KeyPair: a FIFO or device in place of either file
+	// would block it (and every handshake waiting for the reload) forever.
+	certPEM, err := regfile.ReadFile(certFile, maxPEMSize)
+	if err != nil {
+		return nil, fmt.Errorf("tls certificate: %w", err)
+	}
+	keyPEM, err := regfile.ReadFile(keyFile, maxPEMSize)
+	if err != nil {
+		return nil, fmt.Errorf("tls key: %w", err)
+	}
+	c, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("tls certificate %s, key %s: %w", certFile, keyFile, err)
 	}
@@ -134,7 +150,11 @@ func (r *CertReloader) maybeReload() {
 	if now-last < int64(certCheckInterval) || !r.lastCheck.CompareAndSwap(last, now) {
 		return
 	}
-	r.mu.Lock()
+	// A handshake never waits for a load another one is doing: the pair
+	// in use serves meanwhile.
+	if !r.mu.TryLock() {
+		return
+	}
 	defer r.mu.Unlock()
 	st, err := r.statFiles()
 	if err != nil {

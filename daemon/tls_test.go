@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -189,5 +190,34 @@ func TestCertReloaderErrors(t *testing.T) {
 	os.WriteFile(bad, []byte("not a certificate"), 0o600)
 	if _, err := daemon.NewCertReloader(bad, bad, nil); err == nil {
 		t.Error("NewCertReloader accepted garbage")
+	}
+}
+
+// TestCertReloaderFIFO checks that a FIFO in place of the key is refused at
+// once, at load and on Reload (the old pair stays), instead of blocking
+// the reload and every handshake behind it.
+func TestCertReloaderFIFO(t *testing.T) {
+	_, r, certFile, keyFile := tlsSetup(t)
+	os.Remove(keyFile)
+	if err := syscall.Mkfifo(keyFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := daemon.NewCertReloader(certFile, keyFile, nil); err == nil || !strings.Contains(err.Error(), keyFile+": not a regular file") {
+			t.Errorf("NewCertReloader with a FIFO key = %v", err)
+		}
+		if err := r.Reload(); err == nil || !strings.Contains(err.Error(), keyFile+": not a regular file") {
+			t.Errorf("Reload with a FIFO key = %v", err)
+		}
+		if c, err := r.GetCertificate(nil); c == nil || err != nil {
+			t.Errorf("GetCertificate after a failed reload = %v, %v", c, err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("blocked on a FIFO key for 5s")
 	}
 }

@@ -17,7 +17,7 @@ import (
 func (f *File) AuthenticateAPOP(ctx context.Context, user, challenge, digest string) (User, error) {
 	f.refresh()
 	t := f.cur.Load().t
-	e, ok := t.users[user]
+	e, ok := t.lookup(user)
 	secret, usable := "", false
 	if ok && !e.refused {
 		if v, _, err := parseHash(e.hash); err == nil {

@@ -87,7 +87,7 @@ func BenchmarkLookup(b *testing.B) {
 	b.Run("map", func(b *testing.B) {
 		t := f.cur.Load().t
 		for i := 0; b.Loop(); i++ {
-			if _, ok := t.users[fmt.Sprintf("user%06d@example.org", i%100_000)]; !ok {
+			if _, ok := t.lookup(fmt.Sprintf("user%06d@example.org", i%100_000)); !ok {
 				b.Fatal("missing")
 			}
 		}
@@ -95,7 +95,7 @@ func BenchmarkLookup(b *testing.B) {
 	b.Run("stat+map", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			f.refresh()
-			if _, ok := f.cur.Load().t.users[fmt.Sprintf("user%06d@example.org", i%100_000)]; !ok {
+			if _, ok := f.cur.Load().t.lookup(fmt.Sprintf("user%06d@example.org", i%100_000)); !ok {
 				b.Fatal("missing")
 			}
 		}

@@ -14,16 +14,20 @@
 package htpasswd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pop3d/pop3d/internal/regfile"
 )
 
 // ErrBadCredentials is returned by Authenticate for an unknown user, a
@@ -47,16 +51,26 @@ type User struct {
 // the file changed (size, mtime, ctime, inode checked cheaply at each
 // Authenticate) and on Reload; an unreadable new version keeps the last
 // good copy and logs an error.
+//
+// No login ever waits for a load: the file is opened, read and parsed
+// outside any lock logins take, and a login that finds a load running
+// uses the copy in use until the new one is swapped in.
 type File struct {
 	path   string
 	logger *slog.Logger
 	check  ExtraChecker
 	sem    chan struct{} // bounds concurrent expensive verifications
+	cache  *authCache    // verified credentials (authcache.go)
+
+	hashed atomic.Int64 // expensive verifications done (tests, bench)
 
 	cur atomic.Pointer[loaded]
 
-	mu      sync.Mutex // serialises loading
-	lastErr string     // last load error logged, to log each new one once
+	// loading serialises loads. Logins only TryLock it (a login that
+	// finds a load running goes on with the current copy); Reload waits,
+	// which is bounded as opening never blocks (regfile).
+	loading sync.Mutex
+	lastErr string // last load error logged, to log each new one once; guarded by loading
 }
 
 // loaded is a table together with the identity of the file it came from.
@@ -73,9 +87,16 @@ type fileID struct {
 	ctime    int64
 }
 
+// freeOSMemoryOver is the file size above which a load hands the memory of
+// the previous copy back to the system at once: a reload of a big file
+// would otherwise leave the process at twice its size until the runtime
+// gets round to it.
+const freeOSMemoryOver = 16 << 20
+
 // Open reads the password file at path. It fails if the file cannot be read
-// now; bad lines are logged as warnings and lock only their user out. A
-// nil logger means slog.Default().
+// now (also when it is not a regular file: a FIFO is never waited on); bad
+// lines are logged as warnings and lock only their user out. A nil logger
+// means slog.Default().
 func Open(path string, logger *slog.Logger) (*File, error) {
 	return OpenWith(path, Options{Logger: logger})
 }
@@ -84,6 +105,16 @@ func Open(path string, logger *slog.Logger) (*File, error) {
 type Options struct {
 	Logger     *slog.Logger // nil: slog.Default()
 	CheckExtra ExtraChecker // nil: extra fields are kept unchecked
+	// AuthCacheTTL is how long a successful verification against an
+	// expensive hash (bcrypt, argon2, yescrypt, SHA-crypt with rounds)
+	// lets the same password in again without hashing (authcache.go);
+	// 0 turns the cache off.
+	AuthCacheTTL time.Duration
+	// AuthCacheMax bounds the entries (least recently used evicted);
+	// 0: 100000.
+	AuthCacheMax int
+	// Now is the cache's clock; nil: time.Now.
+	Now func() time.Time
 }
 
 // OpenWith is Open with a checker for the users' extra fields: a user whose
@@ -98,8 +129,11 @@ func OpenWith(path string, o Options) (*File, error) {
 		logger: logger,
 		check:  o.CheckExtra,
 		sem:    make(chan struct{}, runtime.NumCPU()),
+		cache:  newAuthCache(o.AuthCacheTTL, o.AuthCacheMax, o.Now),
 	}
-	if err := f.load(true); err != nil {
+	f.loading.Lock()
+	defer f.loading.Unlock()
+	if err := f.loadLocked(true); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -108,10 +142,13 @@ func OpenWith(path string, o Options) (*File, error) {
 // Reload re-reads the file now (for SIGHUP), whether or not it looks
 // changed. On error the last good copy stays in use.
 func (f *File) Reload() error {
-	return f.load(true)
+	f.loading.Lock()
+	defer f.loading.Unlock()
+	return f.loadLocked(true)
 }
 
-// refresh reloads the file if its identity changed since the last load.
+// refresh reloads the file if its identity changed since the last load,
+// unless a load is running already (then the current copy serves).
 func (f *File) refresh() {
 	fi, err := os.Stat(f.path)
 	if err == nil {
@@ -119,16 +156,17 @@ func (f *File) refresh() {
 			return
 		}
 	}
+	if !f.loading.TryLock() {
+		return
+	}
+	defer f.loading.Unlock()
 	// Unreadable or changed: load reports and keeps the last good copy.
-	_ = f.load(false)
+	_ = f.loadLocked(false)
 }
 
-// load reads and parses the file. Unless force, it does nothing when the
-// file is unchanged since the last load (another caller may have loaded it
-// while this one waited for the lock).
-func (f *File) load(force bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// loadLocked reads and parses the file; f.loading is held. Unless force,
+// it does nothing when the file is unchanged since the last load.
+func (f *File) loadLocked(force bool) error {
 	start := time.Now()
 	t, id, err := f.read(force)
 	if err != nil {
@@ -146,39 +184,51 @@ func (f *File) load(force bool) error {
 	}
 	f.cur.Store(&loaded{t: t, id: id})
 	f.logger.Info("password file loaded", "file", f.path, "users", len(t.users), "duration", time.Since(start).Round(time.Microsecond))
+	if id.size > freeOSMemoryOver {
+		debug.FreeOSMemory()
+	}
 	return nil
 }
 
 // read returns the parsed file, or a nil table when it is unchanged and
 // not force.
 func (f *File) read(force bool) (*table, fileID, error) {
-	fd, err := os.Open(f.path)
+	fd, fi, err := regfile.Open(f.path)
 	if err != nil {
 		return nil, fileID{}, fmt.Errorf("password file: %w", err)
 	}
 	defer fd.Close()
-	// Stat the open file, so that the identity matches the bytes read even
-	// when the file is being replaced right now.
-	fi, err := fd.Stat()
-	if err != nil {
-		return nil, fileID{}, fmt.Errorf("password file %s: %w", f.path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fileID{}, fmt.Errorf("password file %s: not a regular file", f.path)
-	}
+	// The identity is the open file's, so that it matches the bytes read
+	// even when the file is being replaced right now.
 	id := idOf(fi)
 	if cur := f.cur.Load(); !force && cur != nil && cur.id == id {
 		return nil, id, nil
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(min(fi.Size(), 1<<30)) + bytes.MinRead)
-	if _, err := buf.ReadFrom(fd); err != nil {
+	text, err := readText(fd, fi.Size())
+	if err != nil {
 		return nil, fileID{}, fmt.Errorf("password file %s: %w", f.path, err)
 	}
-	t := parseWith(buf.Bytes(), f.path, f.check, func(p Problem) {
+	t := parseText(text, f.path, f.check, func(p Problem) {
 		f.logger.Warn("password file", "file", p.File, "line", p.Line, "problem", p.Msg)
 	})
 	return t, id, nil
+}
+
+// readText reads a password file of about size bytes into one string, with
+// no second copy of it: the table keeps this string.
+func readText(r io.Reader, size int64) (string, error) {
+	if size > maxFileSize {
+		return "", fmt.Errorf("larger than %d bytes; not a password file", maxFileSize)
+	}
+	var sb strings.Builder
+	sb.Grow(int(size) + 1)
+	if _, err := io.Copy(&sb, io.LimitReader(r, maxFileSize+1)); err != nil {
+		return "", err
+	}
+	if sb.Len() > maxFileSize {
+		return "", fmt.Errorf("larger than %d bytes; not a password file", maxFileSize)
+	}
+	return sb.String(), nil
 }
 
 // maxPasswordLen bounds the passwords Authenticate hashes.
@@ -192,7 +242,7 @@ const maxPasswordLen = 1024
 func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error) {
 	f.refresh()
 	t := f.cur.Load().t
-	e, ok := t.users[user]
+	e, ok := t.lookup(user)
 	hash, known := e.hash, ok && !e.refused
 	tooLong := len(pass) > maxPasswordLen
 	if tooLong {
@@ -209,6 +259,10 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 		// Cannot happen: the table holds only hashes that parsed.
 		return User{}, fmt.Errorf("htpasswd: stored hash for %q: %w", user, err)
 	}
+	cacheable := known && v.expensive()
+	if cacheable && f.cache.hit(user, hash, pass) {
+		return User{Name: user, Home: e.home, Extra: e.extra}, nil
+	}
 	if v.expensive() {
 		select {
 		case f.sem <- struct{}{}:
@@ -216,6 +270,9 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 			return User{}, fmt.Errorf("htpasswd: waiting to verify: %w", context.Cause(ctx))
 		}
 		defer func() { <-f.sem }()
+	}
+	if v.expensive() {
+		f.hashed.Add(1)
 	}
 	match := v.verify([]byte(pass))
 	if !known || !match {
@@ -231,8 +288,19 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 		f.logger.Debug("password check failed", "file", f.path, "user", user, "reason", reason)
 		return User{}, ErrBadCredentials
 	}
+	if cacheable {
+		f.cache.put(user, hash, pass)
+	}
 	return User{Name: user, Home: e.home, Extra: e.extra}, nil
 }
+
+// SetAuthCacheTTL changes the verified-credentials cache's ttl (a reload);
+// 0 turns it off and empties it, a shorter ttl shortens the entries there.
+func (f *File) SetAuthCacheTTL(ttl time.Duration) { f.cache.setTTL(ttl) }
+
+// AuthCacheStats returns the verified-credentials cache's entries and how
+// many of them are unexpired, for the reload log summary.
+func (f *File) AuthCacheStats() (entries, valid int) { return f.cache.stats() }
 
 // HasExtraKey reports whether some user of the current file has an extra
 // field named key (so that a per-user setting may differ from the global
@@ -244,7 +312,8 @@ func (f *File) HasExtraKey(key string) bool {
 
 // Check parses path and returns every problem (bad lines, duplicates,
 // unsupported schemes, plaintext schemes); err only when the file cannot be
-// read. `pop3d -check` prints them.
+// read (a FIFO or any other non-regular file is refused, never waited
+// on). `pop3d -check` prints them.
 func Check(path string) ([]Problem, error) {
 	return CheckWith(path, nil)
 }
@@ -252,11 +321,16 @@ func Check(path string) ([]Problem, error) {
 // CheckWith is Check with a checker for the extra fields, whose errors and
 // warnings are reported with the line.
 func CheckWith(path string, check ExtraChecker) ([]Problem, error) {
-	data, err := os.ReadFile(path)
+	fd, fi, err := regfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("password file: %w", err)
 	}
+	defer fd.Close()
+	text, err := readText(fd, fi.Size())
+	if err != nil {
+		return nil, fmt.Errorf("password file %s: %w", path, err)
+	}
 	var problems []Problem
-	parseWith(data, path, check, func(p Problem) { problems = append(problems, p) })
+	parseText(text, path, check, func(p Problem) { problems = append(problems, p) })
 	return problems, nil
 }

@@ -2,6 +2,7 @@ package htpasswd
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -173,7 +174,7 @@ func FuzzEditLines(f *testing.F) {
 			t.Fatalf("other lines changed:\n%q\n%q", a, b)
 		}
 		tab := parse(out, "f", func(Problem) {})
-		e, ok := tab.users[user]
+		e, ok := tab.lookup(user)
 		switch {
 		case del && ok:
 			t.Fatalf("user %q still present after delete (found=%v): %q", user, found, out)
@@ -183,6 +184,43 @@ func FuzzEditLines(f *testing.F) {
 			// A line refused for another reason (a relative home) keeps
 			// that reason, but gets the new hash.
 			t.Fatalf("user %q: hash not written: %q", user, out)
+		}
+	})
+}
+
+// FuzzParseFile: the compact table answers every user with what the
+// user's first line says, the way a map of parsed lines would.
+func FuzzParseFile(f *testing.F) {
+	f.Add(sampleFile)
+	f.Add("a:" + hSHA + "\r\nb:" + hSHA + ":1:2::/home/b::\na:" + hApr1 + "\n\n#c:x\nd:\n" + strings.Repeat("u", 256) + ":" + hSHA)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		tab := parseText(s, "f", nil, func(Problem) {})
+		want := map[string]entry{}
+		for n, text := range strings.Split(s, "\n") {
+			l, skip, err := parseLine(text)
+			if skip || l.user == "" {
+				continue
+			}
+			if _, dup := want[l.user]; dup {
+				continue
+			}
+			if err == nil {
+				_, _, err = parseHash(l.hash)
+			}
+			if err != nil {
+				want[l.user] = entry{line: n + 1, refused: true}
+			} else {
+				want[l.user] = entry{hash: l.hash, home: l.home, extra: l.extra, line: n + 1}
+			}
+		}
+		if len(tab.users) != len(want) {
+			t.Fatalf("%d users, want %d", len(tab.users), len(want))
+		}
+		for u, w := range want {
+			if got, ok := tab.lookup(u); !ok || !reflect.DeepEqual(got, w) {
+				t.Fatalf("lookup(%q) = %+v, %v; want %+v", u, got, ok, w)
+			}
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package htpasswd
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -28,7 +27,7 @@ func (p Problem) String() string {
 	return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
 }
 
-// entry is one user of a loaded file.
+// entry is one user of a loaded file, as lookup returns it.
 type entry struct {
 	hash    string // the password field as written; "" when the line was refused
 	home    string // Dovecot passwd-file home, "" when none
@@ -37,13 +36,55 @@ type entry struct {
 	refused bool // the user's first line was bad: the user cannot log in
 }
 
+// rec is what a table keeps per user: where the user's line starts in the
+// file's text and its line number, the top bit set when the line was
+// refused. Hash and home are parsed again from the line at lookup (one
+// login), which keeps a million-user table at a quarter of the memory a
+// map of entries costs.
+type rec struct {
+	off  uint32
+	line uint32
+}
+
+// refusedBit marks a rec whose line was refused.
+const refusedBit = 1 << 31
+
+// MaxUserLen is the longest user name pop3d accepts at login, in bytes; a
+// longer name in the password file is warned about, as it can never log in.
+const MaxUserLen = 255
+
+// maxFileSize bounds a password file (rec offsets are 32 bits): 1 GiB is
+// more than ten million users.
+const maxFileSize = 1 << 30
+
 // table is an immutable parsed copy of a password file.
 type table struct {
-	users     map[string]entry
+	text      string // the whole file; users' lines are found in it by rec.off
+	users     map[string]rec
 	extraKeys map[string]bool // the keys of every user's extra fields
 	// dummy is a hash of the most common scheme and cost in the file,
 	// verified for unknown users so that they take as long as known ones.
 	dummy string
+}
+
+// lookup returns user's entry.
+func (t *table) lookup(user string) (entry, bool) {
+	r, ok := t.users[user]
+	if !ok {
+		return entry{}, false
+	}
+	e := entry{line: int(r.line &^ refusedBit), refused: r.line&refusedBit != 0}
+	if e.refused {
+		return e, true
+	}
+	text := t.text[r.off:]
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	// The line parsed when the table was built; it parses the same now.
+	l, _, _ := parseLine(text)
+	e.hash, e.home, e.extra = l.hash, l.home, l.extra
+	return e, true
 }
 
 // line is one parsed non-comment line.
@@ -126,15 +167,14 @@ func checkUserName(user string) error {
 // parse reads a whole password file. Every problem is passed to report; the
 // table holds the good lines and the users locked out by bad ones.
 func parse(data []byte, file string, report func(Problem)) *table {
-	return parseWith(data, file, nil, report)
+	return parseText(string(data), file, nil, report)
 }
 
-// parseWith is parse with a checker for the extra fields (nil: none).
-func parseWith(data []byte, file string, check ExtraChecker, report func(Problem)) *table {
-	// One string for the whole file: user names and hashes are slices of
-	// it, not 200k small strings of their own.
-	s := string(data)
-	t := &table{users: make(map[string]entry, bytes.Count(data, []byte{'\n'})+1)}
+// parseText is parse on the file's text, which the table keeps (user
+// names and hashes are slices of it, not a million small strings of their
+// own), with a checker for the extra fields (nil: none).
+func parseText(s, file string, check ExtraChecker, report func(Problem)) *table {
+	t := &table{text: s, users: make(map[string]rec, strings.Count(s, "\n")+1)}
 	// Cost classes seen and their counts; files hold a handful.
 	type class struct {
 		name  string
@@ -142,12 +182,14 @@ func parseWith(data []byte, file string, check ExtraChecker, report func(Problem
 	}
 	var classes []class
 	var best int
-	for n := 1; s != ""; n++ {
-		var text string
-		if i := strings.IndexByte(s, '\n'); i >= 0 {
-			text, s = s[:i], s[i+1:]
+	off := 0
+	for n := 1; off < len(s); n++ {
+		start := off
+		text := s[off:]
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			text, off = text[:i], off+i+1
 		} else {
-			text, s = s, ""
+			off = len(s)
 		}
 		l, skip, err := parseLine(text)
 		if skip {
@@ -155,8 +197,11 @@ func parseWith(data []byte, file string, check ExtraChecker, report func(Problem
 		}
 		if l.user != "" {
 			if prev, dup := t.users[l.user]; dup {
-				report(Problem{File: file, Line: n, Msg: fmt.Sprintf("duplicate user %q ignored: line %d wins", l.user, prev.line)})
+				report(Problem{File: file, Line: n, Msg: fmt.Sprintf("duplicate user %q ignored: line %d wins", l.user, prev.line&^refusedBit)})
 				continue
+			}
+			if len(l.user) > MaxUserLen {
+				report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user name of %d bytes is longer than pop3d accepts at login (%d): this user can never log in", len(l.user), MaxUserLen), Warning: true})
 			}
 		}
 		var v verifier
@@ -176,14 +221,14 @@ func parseWith(data []byte, file string, check ExtraChecker, report func(Problem
 				report(Problem{File: file, Line: n, Msg: err.Error()})
 			} else {
 				report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user %q cannot log in: %v", l.user, err)})
-				t.users[l.user] = entry{line: n, refused: true}
+				t.users[l.user] = rec{off: uint32(start), line: uint32(n) | refusedBit}
 			}
 			continue
 		}
 		if info.plaintext {
 			report(Problem{File: file, Line: n, Msg: fmt.Sprintf("user %q has a plain-text password %s; store a hash instead (pop3d passwd)", l.user, info.scheme), Warning: true})
 		}
-		t.users[l.user] = entry{hash: l.hash, home: l.home, extra: l.extra, line: n}
+		t.users[l.user] = rec{off: uint32(start), line: uint32(n)}
 		for _, f := range l.extra {
 			if t.extraKeys == nil {
 				t.extraKeys = make(map[string]bool)
@@ -200,6 +245,9 @@ func parseWith(data []byte, file string, check ExtraChecker, report func(Problem
 		if classes[i].count++; classes[i].count > best {
 			best, t.dummy = classes[i].count, l.hash
 		}
+	}
+	if len(t.users) == 0 {
+		report(Problem{File: file, Msg: "no users: nobody can log in", Warning: true})
 	}
 	if t.dummy == "" {
 		t.dummy = fallbackDummy

@@ -16,6 +16,8 @@ import (
 	"github.com/GehirnInc/crypt/sha512_crypt"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sys/unix"
+
+	"github.com/pop3d/pop3d/internal/regfile"
 )
 
 const (
@@ -185,13 +187,16 @@ func editFile(path, user, hash string, del bool) (string, error) {
 	}
 	defer unlock()
 
-	old, err := os.ReadFile(path)
+	// Not os.ReadFile: a FIFO at path would block `pop3d passwd` forever.
+	var old []byte
+	fd, fi, err := regfile.Open(path)
 	exists := err == nil
-	var fi fs.FileInfo
 	switch {
 	case exists:
-		if fi, err = os.Stat(path); err != nil {
-			return "", err
+		old, err = io.ReadAll(fd)
+		fd.Close()
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", path, err)
 		}
 	case errors.Is(err, fs.ErrNotExist) && !del:
 	default:

@@ -132,6 +132,25 @@ func BenchmarkOpenSTAT(b *testing.B) {
 	}
 }
 
+// BenchmarkOpenSTATRecord is BenchmarkOpenSTAT from the listing record
+// (listcache.go): new/ and cur/ unchanged, their stamps older than the
+// racy margin, so no directory is read.
+func BenchmarkOpenSTATRecord(b *testing.B) {
+	dir := benchMaildir(b)
+	time.Sleep(racyMargin + 100*time.Millisecond) // the stamps must not be racy
+	benchOpen(b, dir).Close()                     // lists and writes the record
+	b.ResetTimer()
+	cpu := cpuTime()
+	defer reportCPU(b, cpu)
+	for b.Loop() {
+		mb := benchSTAT(b, dir)
+		if !mb.fromListing {
+			b.Fatal("the record was not used")
+		}
+		mb.Close()
+	}
+}
+
 // BenchmarkOpenUIDLLIST is a repeat login + STAT + full UIDL + full LIST at
 // 100k messages, formatted as the engine would.
 func BenchmarkOpenUIDLLIST(b *testing.B) {

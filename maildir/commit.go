@@ -41,6 +41,12 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 	m.done = true
 	defer m.closeDirs()
 	defer m.lk.release()
+	if m.listingBad || len(deleted) > 0 || (m.opts.MarkRead && len(retrieved) > 0) {
+		// Before any change: a record must never outlive the listing it
+		// describes, even if the change leaves the directories' stamps
+		// as they were (see listcache.go).
+		m.dropListing()
+	}
 	if err := ctx.Err(); err != nil {
 		if m.dirty {
 			m.saveCache(nil)

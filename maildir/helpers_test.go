@@ -95,7 +95,7 @@ func tree(t testing.TB, dir string, skipOwn bool) map[string]string {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		if skipOwn && (rel == cacheName || rel == lockName || rel == uidlRecordName) {
+		if skipOwn && (rel == cacheName || rel == lockName || rel == uidlRecordName || rel == listingName) {
 			return nil
 		}
 		if d.IsDir() {

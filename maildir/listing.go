@@ -8,15 +8,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listMessages lists new/ and then cur/ into one arena of names (m.names)
-// and returns their messages, unordered, and the arena's capacity. What
-// the directory entries tell is used; only names without a delivery time
-// and filesystems without d_type cost a stat.
-func (m *Mailbox) listMessages() ([]message, int, error) {
+// listMessages lists new/ and then cur/ (of sizes bytes, dirSize) into
+// one arena of names (m.names) and returns their messages, unordered, and
+// the arena's capacity. What the directory entries tell is used; only
+// names without a delivery time and filesystems without d_type cost a
+// stat.
+func (m *Mailbox) listMessages(sizes [2]int64) ([]message, int, error) {
 	fds := m.fds
-	// A capacity hint from the directories' sizes (on ext4 and XFS about
-	// 40-70 bytes per entry), so that appends rarely copy.
-	sizes := [2]int64{dirSize(fds[0]), dirSize(fds[1])}
 	hint := snapshotHint(sizes[0] + sizes[1])
 	var arena strings.Builder
 	arena.Grow(int(max(hint, 4<<10)))
@@ -58,6 +56,7 @@ func (m *Mailbox) listMessages() ([]message, int, error) {
 		if err != nil {
 			return nil, 0, wrapPath(m.dir, subdirs[d], err)
 		}
+		m.hook("listed-" + subdirs[d])
 	}
 	m.names = arena.String()
 	return msgs, arena.Cap(), nil

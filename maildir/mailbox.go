@@ -40,6 +40,9 @@ type Options struct {
 	// seen these UIDLs yet, and a preview with a wrong dovecot_uidl_format
 	// must not pin them.
 	Preview bool
+
+	testNow  func() time.Time   // clock of listing records (listcache.go); nil: time.Now
+	testHook func(point string) // called at points of the login (tests)
 }
 
 // The two directories a snapshot lists, by index.
@@ -113,8 +116,12 @@ type Mailbox struct {
 	relists int           // listings taken by relocate (for tests)
 	corr    map[int]int64 // sizes corrected by CorrectSize
 	dirty   bool          // the size cache needs rewriting
-	done    bool          // committed or closed
-	state   *mailState    // the state file, read on first use
+	// fromListing: the snapshot came from the listing record, new/ and
+	// cur/ were not read. listingBad: a size in the record is wrong
+	// (CorrectSize, a file changed in place), so it goes at the end.
+	fromListing, listingBad bool
+	done                    bool       // committed or closed
+	state                   *mailState // the state file, read on first use
 }
 
 // Open locks the Maildir at dir for one POP3 session and snapshots new/ and
@@ -312,6 +319,7 @@ func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
 		// saves the right one.
 		x.src = srcStale
 		m.dirty = true
+		m.listingBad = true
 	}
 	// A learnt mtime is saved if the cache is written anyway; it is a
 	// second check only, not worth a rewrite. The new size and mtime are
@@ -408,6 +416,7 @@ func (m *Mailbox) CorrectSize(i int, octets int64) {
 	}
 	m.corr[i] = octets
 	m.dirty = true
+	m.listingBad = true
 }
 
 // Close releases the mailbox without changing any message. The size cache
@@ -422,6 +431,9 @@ func (m *Mailbox) Close() error {
 	m.done = true
 	if m.dirty {
 		m.saveCache(nil)
+	}
+	if m.listingBad {
+		m.dropListing()
 	}
 	err := m.lk.release()
 	m.closeDirs()

@@ -15,8 +15,9 @@ import (
 // newline without the CRLF that RETR appends (seen with dovecot-lda
 // 2.3.19: 22 bytes ending in "no newline" got W=24, the wire form is 26),
 // so the last byte is checked once and the result cached like a computed
-// size. Messages that cannot be read are dropped from the snapshot.
-func (m *Mailbox) sizeRest(ctx context.Context) error {
+// size. Messages that cannot be read are dropped from the snapshot;
+// complete says that none was.
+func (m *Mailbox) sizeRest(ctx context.Context) (complete bool, err error) {
 	var todo []int
 	for i := range m.msgs {
 		if s := m.msgs[i].src; s == srcNone || s == srcW {
@@ -24,10 +25,10 @@ func (m *Mailbox) sizeRest(ctx context.Context) error {
 		}
 	}
 	if len(todo) == 0 {
-		return nil
+		return true, nil
 	}
 	if err := m.computeSizes(ctx, m.fds, todo); err != nil {
-		return err
+		return false, err
 	}
 	m.dirty = true
 	// Drop what could not be read: it vanished, or is unreadable and
@@ -49,9 +50,10 @@ func (m *Mailbox) sizeRest(ctx context.Context) error {
 		out = append(out, x)
 	}
 	clear(m.msgs[len(out):])
+	complete = len(out) == len(m.msgs)
 	m.msgs = out
 	m.alias = alias
-	return nil
+	return complete, nil
 }
 
 // computeSizes reads the files of the messages at indexes todo with a

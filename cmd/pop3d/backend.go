@@ -18,8 +18,9 @@ import (
 )
 
 // maxUserLen bounds a login name; longer ones cannot be in a password file
-// worth having and only make logs and paths awkward.
-const maxUserLen = 255
+// worth having and only make logs and paths awkward. The password file
+// warns about longer names with the same constant.
+const maxUserLen = htpasswd.MaxUserLen
 
 // authenticator is what the backend needs of a password file.
 type authenticator interface {
@@ -37,6 +38,7 @@ type backendSettings struct {
 	static   *htpasswd.Static // users from POP3D_AUTH; nil: none
 	template string
 	opts     maildir.Options
+	auth     authConfig // the auth_http server's part
 	global   globalPolicy
 	now      func() time.Time // nil: time.Now
 }
@@ -88,15 +90,11 @@ func (b *backend) set(s backendSettings) {
 // Login implements daemon.Backend.
 func (b *backend) Login(ctx context.Context, name, pass string, info daemon.ConnInfo) (daemon.Mailbox, error) {
 	s := b.settings.Load()
-	if !validUser(name) {
-		// Spend what a wrong password costs (the password file hashes
-		// against a dummy for unknown users), so that a bad name cannot
-		// be told apart by timing.
-		_, _ = s.authenticate(ctx, "", pass)
-		return nil, daemon.ErrAuth
+	u, pol, err := s.verify(ctx, name, pass, info)
+	if err != nil {
+		return nil, err
 	}
-	u, err := s.authenticate(ctx, name, pass)
-	return b.open(ctx, s, name, u, err, info)
+	return b.open(ctx, s, u, pol)
 }
 
 // LoginAPOP implements daemon.APOPBackend: only users of the password file
@@ -108,36 +106,59 @@ func (b *backend) LoginAPOP(ctx context.Context, name, challenge, digest string,
 		return nil, daemon.ErrAuth
 	}
 	u, err := ap.AuthenticateAPOP(ctx, name, challenge, digest)
-	return b.open(ctx, s, name, u, err, info)
+	u, pol, err := s.check(ctx, name, u, err, info)
+	if err != nil {
+		return nil, err
+	}
+	return b.open(ctx, s, u, pol)
 }
 
-// open applies the policy to an authentication's outcome and opens the
-// user's mailbox.
-func (b *backend) open(ctx context.Context, s *backendSettings, name string, u htpasswd.User, err error, info daemon.ConnInfo) (daemon.Mailbox, error) {
+// verify checks a login's credentials and the user's policy: what a POP3
+// login and an auth_http request (authhttp.go) have in common. Errors are
+// daemon.ErrAuth for bad credentials, else a *daemon.Error.
+func (s *backendSettings) verify(ctx context.Context, name, pass string, info daemon.ConnInfo) (htpasswd.User, userPolicy, error) {
+	if !validUser(name) {
+		// Spend what a wrong password costs (the password file hashes
+		// against a dummy for unknown users), so that a bad name cannot
+		// be told apart by timing.
+		_, _ = s.authenticate(ctx, "", pass)
+		return htpasswd.User{}, userPolicy{}, daemon.ErrAuth
+	}
+	u, err := s.authenticate(ctx, name, pass)
+	return s.check(ctx, name, u, err, info)
+}
+
+// check applies the policy to an authentication's outcome.
+func (s *backendSettings) check(ctx context.Context, name string, u htpasswd.User, err error, info daemon.ConnInfo) (htpasswd.User, userPolicy, error) {
 	if errors.Is(err, htpasswd.ErrBadCredentials) {
-		return nil, daemon.ErrAuth
+		return u, userPolicy{}, daemon.ErrAuth
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, &daemon.Error{Code: daemon.CodeSysTemp, Text: "login interrupted", Err: err}
+			return u, userPolicy{}, &daemon.Error{Code: daemon.CodeSysTemp, Text: "login interrupted", Err: err}
 		}
-		return nil, &daemon.Error{Code: daemon.CodeSysTemp, Text: "authentication is temporarily unavailable", Err: err}
+		return u, userPolicy{}, &daemon.Error{Code: daemon.CodeSysTemp, Text: "authentication is temporarily unavailable", Err: err}
 	}
 	if u.Name == "" {
 		u.Name = name
 	}
 	pol, err := policyFor(s.global, u.Extra)
 	if err != nil {
-		return nil, &daemon.Error{Code: daemon.CodeSysPerm, Text: "account unavailable", Err: err}
+		return u, pol, &daemon.Error{Code: daemon.CodeSysPerm, Text: "account unavailable", Err: err}
 	}
 	// The network first: from outside allow_nets even a disabled
 	// account's reason is not shown.
 	if !pol.allowed(info.RemoteAddr) {
-		return nil, errNetwork
+		return u, pol, errNetwork
 	}
 	if pol.nologin {
-		return nil, pol.errDisabled()
+		return u, pol, pol.errDisabled()
 	}
+	return u, pol, nil
+}
+
+// open opens the mailbox of u, who passed verify, and applies LOGIN-DELAY.
+func (b *backend) open(ctx context.Context, s *backendSettings, u htpasswd.User, pol userPolicy) (daemon.Mailbox, error) {
 	dir, err := mailboxPath(s.template, u)
 	if errors.Is(err, maildir.ErrBadUser) {
 		// The name cannot map to a directory of its own, so such a user

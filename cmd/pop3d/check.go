@@ -71,6 +71,9 @@ func checkAll(opts *options) (problems, warnings []string) {
 			problems = append(problems, p.String())
 		}
 	}
+	if cfg.AuthHTTPListen != "" || len(cfg.Backends) > 0 {
+		problems = append(problems, checkPlacement(&cfg)...)
+	}
 	if err := maildir.CheckTemplate(cfg.Maildir); err != nil {
 		problems = append(problems, fmt.Sprintf("maildir: %v", err))
 	}
@@ -91,6 +94,23 @@ func checkAll(opts *options) (problems, warnings []string) {
 		}
 	}
 	return problems, warnings
+}
+
+// checkPlacement reports users the auth_http server could not place: a bad
+// host= or port= field, or no host= while backends is empty.
+func checkPlacement(cfg *Config) []string {
+	f, err := htpasswd.Open(cfg.PasswdFile, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil // reported above
+	}
+	p := placement{backends: cfg.Backends}
+	var problems []string
+	for _, u := range f.Users() {
+		if _, err := p.place(u); err != nil {
+			problems = append(problems, fmt.Sprintf("passwd_file: %s: %v", cfg.PasswdFile, err))
+		}
+	}
+	return problems
 }
 
 func yesNo(b bool) string {

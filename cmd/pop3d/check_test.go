@@ -61,6 +61,10 @@ func TestCheck(t *testing.T) {
 		{"listen_tls without certificate", []string{"-config", os.DevNull, "-passwd-file", goodPw, "-maildir", "/m/%n", "-listen-tls", ":995"}, exitFail, []string{"listen_tls is set"}},
 		{"unknown user", []string{"-config", good, "-user", "no-such-user-pop3d"}, exitFail, []string{"user:"}},
 		{"warning only", []string{"-config", good, "-idle-timeout", "1m"}, exitOK, []string{"warning: idle_timeout 1m0s is below the RFC 1939 minimum", "configuration OK"}},
+		{"login_timeout 0 is a warning", []string{"-config", good, "-login-timeout", "0"}, exitOK, []string{"warning: login_timeout 0 disables the login timeout", "configuration OK"}},
+		{"bad login_timeout", []string{"-config", write("lt.conf", "passwd_file = "+goodPw+"\nmaildir = "+dir+"/mail/%n\nlogin_timeout = soon\n")}, exitFail, []string{"lt.conf:3: login_timeout: \"soon\" is not a duration"}},
+		{"empty password file is a warning", []string{"-config", good, "-passwd-file", write("empty-passwd", "")}, exitOK, []string{"warning: " + dir + "/empty-passwd: no users: nobody can log in", "configuration OK"}},
+		{"long user name is a warning", []string{"-config", good, "-passwd-file", write("long-passwd", strings.Repeat("u", 256)+":"+shaHash("x")+"\n")}, exitOK, []string{"warning: " + dir + "/long-passwd:1: user name of 256 bytes is longer than pop3d accepts at login (255)", "configuration OK"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pop3d/pop3d/daemon"
+	"github.com/pop3d/pop3d/internal/regfile"
 	"github.com/pop3d/pop3d/maildir"
 )
 
@@ -45,11 +46,18 @@ type Config struct {
 	TLSMinVersion       uint16
 	AllowInsecureAuth   bool
 	IdleTimeout         time.Duration
+	LoginTimeout        time.Duration
 	MaxConnections      int
 	MaxConnectionsPerIP int
 	AuthFailureDelay    time.Duration
+	AuthCacheTTL        time.Duration
 	MaxAuthFailures     int
 	ProxyProtocolFrom   []netip.Prefix
+	TLSOffloadFrom      []netip.Prefix
+	AuthHTTPListen      string
+	Backends            []netip.AddrPort
+	BackendCheck        time.Duration
+	BackendCheckProxy   bool
 	LoginDelay          time.Duration
 	Expire              daemon.Expire
 	APOP                bool
@@ -112,16 +120,30 @@ func keys() []key {
 			set: func(c *Config, v string) error { return setBool(&c.AllowInsecureAuth, v) }},
 		{name: "idle_timeout", def: "10m", help: "idle timeout per command, in every state",
 			set: func(c *Config, v string) error { return setDuration(&c.IdleTimeout, v) }},
+		{name: "login_timeout", def: "60s", help: "time from connect to a successful login; 0 = none (idle_timeout only)",
+			set: func(c *Config, v string) error { return setDuration(&c.LoginTimeout, v) }},
 		{name: "max_connections", def: "1000", help: "global connection limit; 0 = unlimited",
 			set: func(c *Config, v string) error { return setInt(&c.MaxConnections, v) }},
 		{name: "max_connections_per_ip", def: "50", help: "connection limit per client IP; 0 = unlimited",
 			set: func(c *Config, v string) error { return setInt(&c.MaxConnectionsPerIP, v) }},
 		{name: "auth_failure_delay", def: "2s", help: "delay before answering a failed login",
 			set: func(c *Config, v string) error { return setDuration(&c.AuthFailureDelay, v) }},
+		{name: "auth_cache_ttl", def: "15m", help: "how long a verified bcrypt/argon2/yescrypt/SHA-crypt password lets the same password in without hashing; 0 = off",
+			set: func(c *Config, v string) error { return setDuration(&c.AuthCacheTTL, v) }},
 		{name: "max_auth_failures", def: "3", help: "failed logins before the connection is closed; 0 = unlimited",
 			set: func(c *Config, v string) error { return setInt(&c.MaxAuthFailures, v) }},
 		{name: "proxy_protocol_from", def: "", help: "CIDRs whose connections start with a PROXY v1/v2 header, comma-separated",
-			set: setPrefixes},
+			set: func(c *Config, v string) error { return setPrefixes(&c.ProxyProtocolFrom, v) }},
+		{name: "tls_offload_from", def: "", help: "CIDRs of proxies that terminate TLS for their clients: their connections count as encrypted, comma-separated",
+			set: func(c *Config, v string) error { return setPrefixes(&c.TLSOffloadFrom, v) }},
+		{name: "auth_http_listen", def: "", help: "address serving nginx's mail auth_http protocol at /auth; empty: off",
+			set: setAuthHTTPListen},
+		{name: "backends", def: "", help: "POP3 backends (IP:port) users are spread over by the auth_http server, comma-separated",
+			set: setBackends},
+		{name: "backend_check_interval", def: "5s", help: "how often the auth_http server checks each backend's POP3 greeting; 0 = never",
+			set: func(c *Config, v string) error { return setDuration(&c.BackendCheck, v) }},
+		{name: "backend_check_proxy", def: "yes", help: "backend checks start with a PROXY v2 LOCAL header (the backends trust this host's nginx)", isBool: true,
+			set: func(c *Config, v string) error { return setBool(&c.BackendCheckProxy, v) }},
 		{name: "login_delay", def: "0", help: "RFC 2449 LOGIN-DELAY: shortest time between two logins of a user (seconds or e.g. 15m); 0 = off",
 			set: func(c *Config, v string) error { return setLoginDelay(&c.LoginDelay, v) }},
 		{name: "expire", def: "never", help: "RFC 2449 EXPIRE: days after its first retrieval a message is deleted; 0 = at QUIT; never",
@@ -242,9 +264,18 @@ func ParseConfig(c *Config, name string, r io.Reader) error {
 
 // LoadConfig returns the defaults overlaid with the config file at path.
 // With explicit false, a missing file is not an error (the default path).
+// Anything but a regular file (a FIFO, a device other than /dev/null, a
+// directory) is an error naming it, never waited on.
 func LoadConfig(path string, explicit bool) (Config, error) {
 	c := DefaultConfig()
-	f, err := os.Open(path)
+	if path == os.DevNull {
+		// The usual way to say "no config file, flags only"; the only
+		// device accepted.
+		return c, nil
+	}
+	// Not os.Open: a FIFO or device at path would block the start, or a
+	// SIGHUP and with it the signal loop.
+	f, _, err := regfile.Open(path)
 	if err != nil {
 		if !explicit && errors.Is(err, os.ErrNotExist) {
 			return c, nil
@@ -282,20 +313,39 @@ func (c *Config) Warnings() []string {
 	if c.IdleTimeout == 0 {
 		w = append(w, "idle_timeout 0 disables the idle timeout: idle clients are never disconnected")
 	}
+	if c.LoginTimeout == 0 {
+		w = append(w, "login_timeout 0 disables the login timeout: silent connections hold their slots for idle_timeout")
+	}
 	if c.AllowInsecureAuth {
 		w = append(w, "allow_insecure_auth = yes: passwords may cross the network in clear text")
 	}
 	if c.APOP {
 		w = append(w, "apop = yes: APOP uses MD5 and needs plain-text passwords on the server (CVE-2007-1558); TLS with PASS or AUTH PLAIN is better")
 	}
-	if len(c.Listen) == 0 && len(c.ListenTLS) == 0 {
+	if len(c.Listen) == 0 && len(c.ListenTLS) == 0 && c.AuthHTTPListen == "" {
 		w = append(w, "listen and listen_tls are empty: pop3d only works socket-activated")
 	}
 	if c.DovecotUIDLFormat.UsesMD5() {
 		w = append(w, fmt.Sprintf("dovecot_uidl_format %s uses %%m, which Dovecot expands only for mbox: "+
 			"on a Maildir only dovecot-uidlist P records (pop3_save_uidl) keep their UIDLs", c.DovecotUIDLFormat))
 	}
+	if c.AuthHTTPListen != "" && !loopbackAddr(c.AuthHTTPListen) {
+		w = append(w, "auth_http_listen "+c.AuthHTTPListen+" is not a loopback address: whoever reaches it can test passwords, and learns where users live; let only the nginx host reach it")
+	}
 	return w
+}
+
+// loopbackAddr reports whether host:port names a loopback address.
+func loopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // checkValueChars refuses control characters, which no value needs and
@@ -409,7 +459,7 @@ func setAddrs(dst *[]string, v string) error {
 	return nil
 }
 
-func setPrefixes(c *Config, v string) error {
+func setPrefixes(dst *[]netip.Prefix, v string) error {
 	parts, err := splitList(v)
 	if err != nil {
 		return err
@@ -430,8 +480,60 @@ func setPrefixes(c *Config, v string) error {
 		}
 		prefixes = append(prefixes, pf.Masked())
 	}
-	c.ProxyProtocolFrom = prefixes
+	*dst = prefixes
 	return nil
+}
+
+func setAuthHTTPListen(c *Config, v string) error {
+	if v == "" {
+		c.AuthHTTPListen = ""
+		return nil
+	}
+	var addrs []string
+	if err := setAddrs(&addrs, v); err != nil {
+		return err
+	}
+	if len(addrs) != 1 {
+		return errors.New("one address only")
+	}
+	c.AuthHTTPListen = addrs[0]
+	return nil
+}
+
+// setBackends takes IP:port pairs: nginx connects to the address the auth
+// server names and refuses host names there.
+func setBackends(c *Config, v string) error {
+	parts, err := splitList(v)
+	if err != nil {
+		return err
+	}
+	var out []netip.AddrPort
+	seen := make(map[netip.AddrPort]bool)
+	for _, p := range parts {
+		ap, err := parseBackend(p)
+		if err != nil {
+			return err
+		}
+		if seen[ap] {
+			return fmt.Errorf("backend %s listed twice", ap)
+		}
+		seen[ap] = true
+		out = append(out, ap)
+	}
+	c.Backends = out
+	return nil
+}
+
+// parseBackend parses IP:port ([v6]:port); the port must not be 0.
+func parseBackend(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not IP:port (nginx needs an IP address, not a name)", s)
+	}
+	if ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%q: port 0", s)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
 func setTLSVersion(c *Config, v string) error {

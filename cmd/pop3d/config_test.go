@@ -27,10 +27,14 @@ func TestDefaultConfig(t *testing.T) {
 		Listen:              []string{":110"},
 		TLSMinVersion:       tls.VersionTLS12,
 		IdleTimeout:         10 * time.Minute,
+		LoginTimeout:        time.Minute,
 		MaxConnections:      1000,
 		MaxConnectionsPerIP: 50,
 		AuthFailureDelay:    2 * time.Second,
+		AuthCacheTTL:        15 * time.Minute,
 		MaxAuthFailures:     3,
+		BackendCheck:        5 * time.Second,
+		BackendCheckProxy:   true,
 		LogLevel:            slog.LevelInfo,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -85,8 +89,8 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("Listen = %q, want none", c.Listen)
 			}
 		}},
-		{"numbers and durations", "idle_timeout = 30m\nmax_connections = 0\nmax_connections_per_ip=7\nauth_failure_delay = 500ms\nmax_auth_failures = 5", func(t *testing.T, c Config) {
-			if c.IdleTimeout != 30*time.Minute || c.MaxConnections != 0 || c.MaxConnectionsPerIP != 7 ||
+		{"numbers and durations", "idle_timeout = 30m\nlogin_timeout = 20s\nmax_connections = 0\nmax_connections_per_ip=7\nauth_failure_delay = 500ms\nmax_auth_failures = 5", func(t *testing.T, c Config) {
+			if c.IdleTimeout != 30*time.Minute || c.LoginTimeout != 20*time.Second || c.MaxConnections != 0 || c.MaxConnectionsPerIP != 7 ||
 				c.AuthFailureDelay != 500*time.Millisecond || c.MaxAuthFailures != 5 {
 				t.Errorf("got %+v", c)
 			}
@@ -253,6 +257,14 @@ func TestWarnings(t *testing.T) {
 	c.IdleTimeout = time.Minute
 	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "RFC 1939") {
 		t.Errorf("idle_timeout 1m: warnings %q", w)
+	}
+	c = DefaultConfig()
+	if c.LoginTimeout != time.Minute {
+		t.Errorf("default login_timeout %s, want 1m (Courier's)", c.LoginTimeout)
+	}
+	c.LoginTimeout = 0
+	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "login_timeout 0") {
+		t.Errorf("login_timeout 0: warnings %q", w)
 	}
 }
 

@@ -97,8 +97,9 @@ func bindListeners(cfg *Config) ([]listener, error) {
 
 // openListeners returns the sockets to serve: the inherited ones under
 // socket activation, else those of the config. It refuses to start with
-// none, and with an implicit-TLS socket but no certificate.
-func openListeners(cfg *Config, haveTLS bool, logger *slog.Logger) ([]listener, error) {
+// none (unless authOnly: the auth_http server is all this pop3d serves), and
+// with an implicit-TLS socket but no certificate.
+func openListeners(cfg *Config, haveTLS, authOnly bool, logger *slog.Logger) ([]listener, error) {
 	byName, activated, err := inheritedListeners()
 	if err != nil {
 		return nil, err
@@ -112,6 +113,9 @@ func openListeners(cfg *Config, haveTLS bool, logger *slog.Logger) ([]listener, 
 		if err != nil {
 			return nil, err
 		}
+	}
+	if len(ls) == 0 && authOnly {
+		return nil, nil
 	}
 	if err := checkListeners(ls, haveTLS); err != nil {
 		closeListeners(ls)

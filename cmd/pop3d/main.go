@@ -5,6 +5,8 @@
 //
 //	pop3d [-config FILE] [-check] [-version] [-KEY VALUE ...]
 //	pop3d passwd [-f FILE] [-scheme bcrypt|sha512-crypt] [-d] USER
+//	pop3d where [-config FILE] USER...
+//	pop3d transport-map [-config FILE] [-transport smtp|lmtp] [-port N] [-domain DOMAIN]
 //
 // Every key of the config file has a flag (passwd_file is -passwd-file) and
 // an environment variable (POP3D_PASSWD_FILE); flags override the
@@ -43,8 +45,15 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "passwd" {
-		return htpasswd.RunPasswd(args[1:], stdin, stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "passwd":
+			return htpasswd.RunPasswd(args[1:], stdin, stdout, stderr)
+		case "where":
+			return runWhere(args[1:], stdout, stderr)
+		case "transport-map":
+			return runTransportMap(args[1:], stdout, stderr)
+		}
 	}
 	if len(args) > 0 && args[0] == "uidl" {
 		return runUIDL(args[1:], stdout, stderr)
@@ -146,7 +155,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage:\n  pop3d [-config FILE] [-check] [-version] [-KEY VALUE ...]\n"+
-			"  pop3d passwd [-f FILE] [-scheme bcrypt|sha512-crypt] [-d] USER\n\nFlags:\n")
+			"  pop3d passwd [-f FILE] [-scheme bcrypt|sha512-crypt] [-d] USER\n"+
+			"  pop3d where [-config FILE] USER...\n"+
+			"  pop3d transport-map [-config FILE] [-transport smtp|lmtp] [-port N] [-domain DOMAIN]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

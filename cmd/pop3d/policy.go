@@ -80,6 +80,12 @@ func applyFields(p *userPolicy, fields []htpasswd.Field) ([]string, error) {
 			err = setLoginDelay(&p.loginDelay, f.Value)
 		case "expire":
 			err = setExpire(&p.expire, f.Value)
+		case "host", "port", "userdb_host", "userdb_port", "proxy", "proxy_maybe":
+			// Where the user lives in a cluster (placement.go): a bad
+			// value only keeps the auth_http server from routing the user.
+			if w := proxyFieldProblem(f); w != "" {
+				warnings = append(warnings, w)
+			}
 		default:
 			warnings = append(warnings, fmt.Sprintf("unknown extra field %q ignored", f.Key))
 			continue

@@ -154,7 +154,7 @@ func TestBackendPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pw, err := openPasswd(pwPath, logger)
+	pw, err := openPasswd(&Config{PasswdFile: pwPath}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,16 +26,17 @@ func (st *state) reload() {
 	}
 	old := st.cfg
 	if !slices.Equal(cfg.Listen, old.Listen) || !slices.Equal(cfg.ListenTLS, old.ListenTLS) ||
-		cfg.User != old.User || cfg.Group != old.Group {
-		st.logger.Warn("reload: listen, listen_tls, user and group changes need a restart; keeping the old ones")
+		cfg.User != old.User || cfg.Group != old.Group || cfg.AuthHTTPListen != old.AuthHTTPListen {
+		st.logger.Warn("reload: listen, listen_tls, auth_http_listen, user and group changes need a restart; keeping the old ones")
 		cfg.Listen, cfg.ListenTLS, cfg.User, cfg.Group = old.Listen, old.ListenTLS, old.User, old.Group
+		cfg.AuthHTTPListen = old.AuthHTTPListen
 	}
 	for _, w := range cfg.Warnings() {
 		st.logger.Warn("config: " + w)
 	}
 
 	if cfg.PasswdFile != old.PasswdFile && !passwdOptional(&cfg, st.static) {
-		f, err := openPasswd(cfg.PasswdFile, st.logger)
+		f, err := openPasswd(&cfg, st.logger)
 		if err != nil {
 			st.logger.Error("reload: new passwd_file unusable, keeping the old one", "passwd_file", old.PasswdFile, "err", err)
 			cfg.PasswdFile = old.PasswdFile
@@ -45,6 +46,9 @@ func (st *state) reload() {
 		}
 	} else {
 		st.reloadPasswd()
+	}
+	if st.passwd != nil {
+		st.passwd.SetAuthCacheTTL(cfg.AuthCacheTTL)
 	}
 
 	if cfg.TLSCert != old.TLSCert || cfg.TLSKey != old.TLSKey {
@@ -57,7 +61,18 @@ func (st *state) reload() {
 	st.logLevel.Set(cfg.LogLevel)
 	st.backend.set(st.backendSettings(&cfg))
 	st.server.SetConfig(st.daemonConfig(&cfg))
-	st.logger.Info("reloaded", "tls", st.certs != nil)
+	if st.health != nil {
+		st.health.watch(cfg.Backends)
+		st.checkInterval.Store(int64(cfg.BackendCheck))
+	}
+	args := []any{"tls", st.certs != nil}
+	if st.passwd != nil {
+		// Entries survive a reload; those of users whose hash line changed
+		// are never hit again and age out (or are evicted).
+		n, valid := st.passwd.AuthCacheStats()
+		args = append(args, "auth_cache_entries", n, "auth_cache_valid", valid)
+	}
+	st.logger.Info("reloaded", args...)
 }
 
 // switchCerts follows a change of tls_cert/tls_key, keeping the old pair in

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pop3d/pop3d/daemon"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // reloadFixture is a started (not serving) daemon state with a config file
@@ -182,4 +183,45 @@ func TestReloadCertificates(t *testing.T) {
 			t.Errorf("MinVersion %#x, want TLS 1.3", v)
 		}
 	})
+}
+
+// TestReloadAuthCache: a bcrypt user's verified password is counted in the
+// reload summary; a reload that changes the line locks the old password
+// out at once; auth_cache_ttl = 0 on reload empties the cache.
+func TestReloadAuthCache(t *testing.T) {
+	fx := newReloadFixture(t, "")
+	h1, _ := bcrypt.GenerateFromPassword([]byte("old"), bcrypt.MinCost)
+	if err := os.WriteFile(fx.pw, []byte("demo:"+string(h1)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fx.st.reload()
+	for range 2 {
+		if err := fx.login("demo", "old"); err != nil {
+			t.Fatalf("login: %v", err)
+		}
+	}
+	fx.st.reload()
+	if !strings.Contains(fx.logs.String(), "auth_cache_entries=1 auth_cache_valid=1") {
+		t.Errorf("reload summary without the cache count:\n%s", fx.logs.String())
+	}
+	h2, _ := bcrypt.GenerateFromPassword([]byte("new"), bcrypt.MinCost)
+	replace := filepath.Join(fx.dir, "passwd.new")
+	if err := os.WriteFile(replace, []byte("demo:"+string(h2)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(replace, fx.pw); err != nil {
+		t.Fatal(err)
+	}
+	fx.st.reload()
+	if daemon.CodeOf(fx.login("demo", "old")) != daemon.CodeAuth {
+		t.Error("the old password still logs in after the line changed")
+	}
+	if err := fx.login("demo", "new"); err != nil {
+		t.Errorf("new password: %v", err)
+	}
+	fx.write(t, "auth_cache_ttl = 0\n")
+	fx.st.reload()
+	if n, _ := fx.st.passwd.AuthCacheStats(); n != 0 {
+		t.Errorf("auth_cache_ttl = 0: %d entries left", n)
+	}
 }

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +44,13 @@ type state struct {
 	backend   *backend
 	server    *daemon.Server
 	listeners []listener
+
+	// The auth_http server (authhttp.go), when auth_http_listen is set.
+	authListener  net.Listener
+	authServer    *http.Server
+	health        *health
+	checkInterval atomic.Int64 // backend_check_interval, for the health loop
+	stopHealth    context.CancelFunc
 }
 
 // serve runs the daemon until SIGTERM or SIGINT and returns the exit status.
@@ -98,13 +108,20 @@ func (st *state) start() error {
 		st.logger.Info("users from the environment", "variable", envAuth, "users", st.static.Len())
 	}
 	if !passwdOptional(cfg, st.static) {
-		st.passwd, err = openPasswd(cfg.PasswdFile, st.logger)
+		st.passwd, err = openPasswd(cfg, st.logger)
 		if err != nil {
 			return fmt.Errorf("passwd_file: %w", err)
 		}
 	}
-	st.listeners, err = openListeners(cfg, st.certs != nil, st.logger)
+	if cfg.AuthHTTPListen != "" {
+		st.authListener, err = net.Listen("tcp", cfg.AuthHTTPListen)
+		if err != nil {
+			return fmt.Errorf("auth_http_listen: %w", err)
+		}
+	}
+	st.listeners, err = openListeners(cfg, st.certs != nil, st.authListener != nil, st.logger)
 	if err != nil {
+		st.closeAuthListener()
 		return err
 	}
 	for _, l := range st.listeners {
@@ -115,13 +132,26 @@ func (st *state) start() error {
 	if plan != nil {
 		if err := dropPrivileges(plan); err != nil {
 			closeListeners(st.listeners)
+			st.closeAuthListener()
 			return fmt.Errorf("dropping privileges to %s: %w", plan.user, err)
 		}
 		st.logger.Info("dropped privileges", "user", plan.user, "uid", plan.uid, "gid", plan.gid)
 	}
 	st.backend = newBackend(st.backendSettings(cfg), st.logger)
 	st.server = daemon.New(st.backend, st.daemonConfig(cfg), st.logger)
+	if st.authListener != nil {
+		st.health = newHealth(st.logger, cfg.BackendCheckProxy)
+		st.health.watch(cfg.Backends)
+		st.checkInterval.Store(int64(cfg.BackendCheck))
+		st.authServer = authHTTPServer(&authHTTP{backend: st.backend, health: st.health, penalty: st.server, logger: st.logger}, st.logger)
+	}
 	return nil
+}
+
+func (st *state) closeAuthListener() {
+	if st.authListener != nil {
+		st.authListener.Close()
+	}
 }
 
 func (st *state) backendSettings(cfg *Config) backendSettings {
@@ -132,6 +162,10 @@ func (st *state) backendSettings(cfg *Config) backendSettings {
 			Legacy: cfg.UIDLLegacy, DovecotFormat: cfg.DovecotUIDLFormat, KeepTmp: !cfg.TmpCleanup},
 		global: globalPolicy{loginDelay: cfg.LoginDelay, expire: cfg.Expire},
 		now:    st.now,
+		auth: authConfig{
+			place:       placement{backends: cfg.Backends},
+			maxFailures: cfg.MaxAuthFailures,
+		},
 	}
 	if st.passwd != nil {
 		s.passwd = st.passwd
@@ -141,8 +175,8 @@ func (st *state) backendSettings(cfg *Config) backendSettings {
 
 // openPasswd opens the password file with pop3d's checks of the extra
 // fields (policy.go).
-func openPasswd(path string, logger *slog.Logger) (*htpasswd.File, error) {
-	return htpasswd.OpenWith(path, htpasswd.Options{Logger: logger, CheckExtra: checkExtra})
+func openPasswd(cfg *Config, logger *slog.Logger) (*htpasswd.File, error) {
+	return htpasswd.OpenWith(cfg.PasswdFile, htpasswd.Options{Logger: logger, CheckExtra: checkExtra, AuthCacheTTL: cfg.AuthCacheTTL})
 }
 
 // daemonConfig translates the config for the engine.
@@ -156,11 +190,13 @@ func (st *state) daemonConfig(cfg *Config) daemon.Config {
 	}
 	dc.AllowInsecureAuth = cfg.AllowInsecureAuth
 	dc.IdleTimeout = cfg.IdleTimeout
+	dc.LoginTimeout = cfg.LoginTimeout
 	dc.MaxConnections = cfg.MaxConnections
 	dc.MaxConnectionsPerIP = cfg.MaxConnectionsPerIP
 	dc.AuthFailureDelay = cfg.AuthFailureDelay
 	dc.MaxAuthFailures = cfg.MaxAuthFailures
 	dc.ProxyProtocolFrom = cfg.ProxyProtocolFrom
+	dc.TLSOffloadFrom = cfg.TLSOffloadFrom
 	dc.Implementation = "pop3d-" + version
 	dc.LoginDelay = cfg.LoginDelay
 	dc.Expire = cfg.Expire
@@ -174,11 +210,24 @@ func (st *state) daemonConfig(cfg *Config) daemon.Config {
 
 // run serves until a stop signal, reloading on SIGHUP.
 func (st *state) run(sigs <-chan os.Signal) int {
-	errc := make(chan error, len(st.listeners))
+	errc := make(chan error, len(st.listeners)+1)
 	addrs := make([]string, 0, len(st.listeners))
 	for _, l := range st.listeners {
 		addrs = append(addrs, fmt.Sprintf("%s=%s", l.name, l.Addr()))
 		go func(l listener) { errc <- st.server.Serve(l.Listener, l.mode) }(l)
+	}
+	if st.authServer != nil {
+		addrs = append(addrs, "auth_http="+st.authListener.Addr().String())
+		ctx, cancel := context.WithCancel(context.Background())
+		st.stopHealth = cancel
+		go st.health.run(ctx, func() time.Duration { return time.Duration(st.checkInterval.Load()) })
+		go func() {
+			err := st.authServer.Serve(st.authListener)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = daemon.ErrServerClosed
+			}
+			errc <- fmt.Errorf("auth_http: %w", err)
+		}()
 	}
 	st.logger.Info("pop3d started", "version", version, "listeners", strings.Join(addrs, ","), "tls", st.certs != nil)
 	st.notify.ready(st.status())
@@ -209,8 +258,16 @@ func (st *state) shutdown() {
 	st.notify.stopping()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	if st.authServer != nil {
+		st.stopHealth()
+		// Answers in progress (a failure delay at most) finish first.
+		go st.authServer.Shutdown(ctx)
+	}
 	if err := st.server.Shutdown(ctx); err != nil {
 		st.logger.Warn("shutdown: sessions closed forcibly", "err", err)
+	}
+	if st.authServer != nil {
+		st.authServer.Shutdown(ctx)
 	}
 }
 
