@@ -251,12 +251,25 @@ type uidlLine struct {
 	file      string
 }
 
-// pop3dUIDL runs `pop3d uidl USER` as the mail owner and returns its lines
-// keyed by the content (msgKey) of the file each names.
+// pop3dUIDL runs `pop3d uidl USER` as root, as an admin would, and returns
+// its lines keyed by the content (msgKey) of the file each names. Every file
+// it leaves in the Maildir must belong to the mail owner (it becomes the
+// Maildir's owner first), or the daemon serving as that owner could not
+// take the lock afterwards.
 func pop3dUIDL(t *testing.T, s *site, user string) map[string]uidlLine {
 	t.Helper()
+	defer func() {
+		_ = filepath.Walk(s.maildir(user), func(p string, fi os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != mailUID {
+				t.Errorf("pop3d uidl run as root left %s owned by uid %d, not the mail owner %d", p, st.Uid, mailUID)
+			}
+			return nil
+		})
+	}()
 	cmd := exec.Command(binPath, "uidl", "-config", "/dev/null", "-passwd-file", s.passwd, "-maildir", s.maildirTemplate(), user)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: mailUID, Gid: mailGID}}
 	cmd.Env = cleanEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
