@@ -189,8 +189,8 @@ func (s *session) login(user, mech string, auth func(ConnInfo) (Mailbox, error))
 	s.undeleteAll()
 	s.stats = logoutStats{opened: true, messages: n, size: s.leftOctets}
 	s.loggedIn(mech, LoginSuccess, user, d)
-	s.log.Info("login", "user", user, "mech", mech, "tls", s.tls,
-		"messages", n, "octets", s.leftOctets)
+	s.log.Info("login", append([]any{"user", user, "mech", mech, "tls", s.tls,
+		"messages", n, "octets", s.leftOctets}, loginAttrs(mb)...)...)
 	s.reply(s.maildropLine())
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 )
 
@@ -53,6 +54,27 @@ type Mailbox interface {
 // that it can fix whatever cached the wrong figure.
 type SizeCorrector interface {
 	CorrectSize(i int, octets int64)
+}
+
+// LoginAttrer may be implemented by a Mailbox that has something to add to
+// the "login" log line, such as how many stale files it removed when it was
+// opened. The attributes come after the engine's own, so the line keeps
+// its shape for whoever parses it.
+type LoginAttrer interface {
+	LoginAttrs() []slog.Attr
+}
+
+// loginAttrs is what mb adds to the login line, as slog arguments.
+func loginAttrs(mb Mailbox) []any {
+	la, ok := mb.(LoginAttrer)
+	if !ok {
+		return nil
+	}
+	var out []any
+	for _, a := range la.LoginAttrs() {
+		out = append(out, a)
+	}
+	return out
 }
 
 // Response codes from RFC 2449 and RFC 3206 that a backend may attach to an

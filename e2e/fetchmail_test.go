@@ -23,6 +23,12 @@ type fetchmailRun struct {
 
 func newFetchmail(t *testing.T, addr string, rcExtra string) *fetchmailRun {
 	t.Helper()
+	return newFetchmailUser(t, addr, alice, alicePass, rcExtra)
+}
+
+// newFetchmailUser is newFetchmail for another account.
+func newFetchmailUser(t *testing.T, addr, user, pass, rcExtra string) *fetchmailRun {
+	t.Helper()
 	requireTool(t, "fetchmail")
 	home := t.TempDir()
 	f := &fetchmailRun{home: home, rc: filepath.Join(home, ".fetchmailrc"), idfile: filepath.Join(home, "fetchids"), out: filepath.Join(home, "out")}
@@ -41,7 +47,7 @@ poll %s service %s protocol POP3 uidl timeout 30
     mda "%s %s"
     no rewrite
     %s
-`, host, port, alice, alicePass, mda, f.out, rcExtra)
+`, host, port, user, pass, mda, f.out, rcExtra)
 	// fetchmail refuses an rcfile others can read.
 	writeFile(t, f.rc, []byte(rc), 0o600)
 	return f

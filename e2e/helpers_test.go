@@ -38,6 +38,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Tests run it as other users too (`pop3d uidl` as the mail owner).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	binPath = filepath.Join(dir, "pop3d")
 	// Built normally (not -race): the tests measure the shipped program.
 	cmd := exec.Command("go", "build", "-o", binPath, "../cmd/pop3d")
@@ -244,6 +249,7 @@ type startConf struct {
 	envListen  bool // the plain listener from POP3D_LISTEN, not a flag
 	env        []string
 	noWait     bool
+	addr       string // the plain listener's address; "" for a free port
 	wrapper    func(notifyPath string) []string
 	stderrR    *os.File // with stderrW: a pipe the test made for stderr
 	stderrW    *os.File
@@ -258,6 +264,10 @@ func withTLS() startOpt { return func(c *startConf) { c.tls = true } }
 func withEnvListen() startOpt { return func(c *startConf) { c.envListen = true } }
 
 func withNoWait() startOpt { return func(c *startConf) { c.noWait = true } }
+
+// withAddr puts the plain listener on addr instead of a free port (the
+// address another server just left).
+func withAddr(addr string) startOpt { return func(c *startConf) { c.plain, c.addr = true, addr } }
 
 // withStderrFile gives pop3d the write end w of a pipe as stderr (so that
 // its device:inode is known) and copies r into the captured log.
@@ -301,6 +311,9 @@ func startOnce(t testing.TB, args []string, c startConf) *server {
 		env = append(env[:len(env):len(env)], "POP3D_LISTEN="+srv.addr)
 	} else if c.plain {
 		srv.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		if c.addr != "" {
+			srv.addr = c.addr
+		}
 		args = append([]string{"-listen", srv.addr}, args...)
 	} else if c.wrapper == nil {
 		args = append([]string{"-listen", ""}, args...)

@@ -19,4 +19,12 @@
 //
 //	pop3d-lock    the session lock (see lock.go); never removed
 //	pop3d-cache   the wire-size cache (see cache.go); safe to delete any time
+//	pop3d-uidl    the UIDLs served that are not the file names (see
+//	              uidlrecord.go); rebuilt from what is on disk when damaged
+//
+// A snapshot (snapshot.go) is built in steps, one file each: listing new/
+// and cur/ (listing.go), ordering (sort.go), sizes from the cache
+// (cachemerge.go) or the files (sizing.go), and unique-ids (uidl.go, with
+// legacy.go for the UIDLs of Dovecot and Courier). A message renamed by
+// another program during the session is found again by relocate.go.
 package maildir

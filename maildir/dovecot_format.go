@@ -118,6 +118,11 @@ func dovecotKey(s string) byte {
 // String is the format as configured.
 func (f DovecotFormat) String() string { return f.src }
 
+// UsesMD5 reports whether the format holds %m, which Dovecot expands only
+// for mbox: on a Maildir such a format gave no UIDL, so only P records of
+// dovecot-uidlist carry the UIDLs Dovecot served (see ErrDovecotMD5).
+func (f DovecotFormat) UsesMD5() bool { return f.mask&keyM != 0 }
+
 // usable reports whether Dovecot could have served UIDLs from the format on
 // a Maildir.
 func (f DovecotFormat) usable() bool { return f.mask != 0 && f.mask&keyM == 0 }

@@ -35,6 +35,11 @@ type Options struct {
 	// KeepTmp turns off the removal of stale files in tmp/ at login
 	// (tmp_cleanup = no).
 	KeepTmp bool
+	// Preview opens the Maildir only to show what a session would serve
+	// (pop3d uidl): the UIDL record is not written, since no client has
+	// seen these UIDLs yet, and a preview with a wrong dovecot_uidl_format
+	// must not pin them.
+	Preview bool
 
 	testNow  func() time.Time   // clock of listing records (listcache.go); nil: time.Now
 	testHook func(point string) // called at points of the login (tests)
@@ -153,7 +158,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
 			m.log.Warn("tmp/ not cleaned", "err", err)
 		}
 		if n > 0 {
-			m.log.Info("removed stale files from tmp/", "count", n)
+			// The daemon puts the count on its login line (TmpRemoved).
+			m.log.Debug("removed stale files from tmp/", "count", n)
 		}
 		m.tmpGone = n
 	}
@@ -249,29 +255,6 @@ func (m *Mailbox) Size(i int) int64 {
 		return 0
 	}
 	return m.msgs[i].size
-}
-
-// UID is the unique-id of message i: its unique name, or an id derived from
-// it when the name is not 1-70 octets of 0x21-0x7E. "" for an index out of
-// range.
-func (m *Mailbox) UID(i int) string {
-	if !m.valid(i) {
-		return ""
-	}
-	x := &m.msgs[i]
-	if x.uid >= 0 {
-		return m.derived[x.uid]
-	}
-	u := m.uniq(x)
-	if uidOK(u) {
-		return u
-	}
-	// Derived on demand: such names are rare, and checking all at login
-	// cost 5% of it.
-	if u == "" {
-		return derivedUID(m.name(x)) // a name starting with ':'
-	}
-	return derivedUID(u)
 }
 
 // Open returns the raw file of message i for streaming. A message whose file

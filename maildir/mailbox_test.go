@@ -617,41 +617,6 @@ func partialFailureSession(dir string) string {
 	return fmt.Sprintf("%v\nNotRemoved=%d\n", err, ce.NotRemoved)
 }
 
-func TestDuplicateUniqueNames(t *testing.T) {
-	dir := newMaildir(t)
-	put(t, dir, "new", "1700000000.same.mx", "one\n")
-	// The same file under both names (caught mid-move by another reader).
-	os.Link(filepath.Join(dir, "new", "1700000000.same.mx"), filepath.Join(dir, "cur", "1700000000.same.mx:2,S"))
-	// Two different files sharing a unique name.
-	put(t, dir, "new", "1700000001.twin.mx", "a\n")
-	put(t, dir, "cur", "1700000001.twin.mx:2,F", "b\n")
-	mb := openMB(t, dir, Options{})
-	u := uids(mb)
-	if len(u) != 3 {
-		t.Fatalf("UIDs %q, want 3 messages", u)
-	}
-	seen := map[string]bool{}
-	for _, x := range u {
-		if seen[x] || !uidOK(x) {
-			t.Fatalf("UIDs not unique or not valid: %q", u)
-		}
-		seen[x] = true
-	}
-	// Deleting the doubly linked message removes both names; the twins
-	// are separate messages.
-	if err := mb.Commit(context.Background(), []int{0, 1}, nil); err != nil {
-		t.Fatal(err)
-	}
-	got := keys(tree(t, dir, true))
-	want := []string{"./", "cur/", "new/", "tmp/"}
-	if mb.UID(1) == "1700000001.twin.mx" { // the cur/ twin sorts first
-		want = []string{"./", "cur/", "new/", "new/1700000001.twin.mx", "tmp/"}
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("after deleting: %q, want %q", got, want)
-	}
-}
-
 // TestVanishedMessagesShareListings is the review's S1: a client fetching
 // many messages deleted under it must not make each relist the Maildir,
 // while a message renamed again after a listing is still found.

@@ -1,8 +1,6 @@
 package maildir
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,31 +66,6 @@ func parseName(name string) nameInfo {
 		}
 	}
 	return ni
-}
-
-// maxUIDLen is RFC 1939's limit for a unique-id listing.
-const maxUIDLen = 70
-
-// uidOK reports whether the unique name can serve as the POP3 unique-id
-// as it is: 1 to 70 octets in 0x21..0x7E.
-func uidOK(uniq string) bool {
-	if len(uniq) == 0 || len(uniq) > maxUIDLen {
-		return false
-	}
-	for i := 0; i < len(uniq); i++ {
-		if uniq[i] < 0x21 || uniq[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// derivedUID is the stable unique-id for a unique name that cannot be one
-// itself: 40 hex digits of SHA-256 of the key (the unique name, or the whole
-// file name when the unique name is empty).
-func derivedUID(key string) string {
-	h := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(h[:20])
 }
 
 // seenName returns the name a message gets in cur/ once seen: the unique

@@ -74,33 +74,6 @@ func TestSeenName(t *testing.T) {
 	}
 }
 
-func TestUID(t *testing.T) {
-	long := "1700000001.M402937P9187.a-very-long-host-name.in.some.example.com,S=1234,W=1260"
-	tests := []struct {
-		uniq string
-		ok   bool
-	}{
-		{"1700000000.4321.mx", true},
-		{strings.Repeat("a", 70), true},
-		{strings.Repeat("a", 71), false},
-		{long, false},
-		{"has space", false},
-		{"tab\tx", false},
-		{"ünï", false},
-		{"", false},
-		{"!~", true},
-	}
-	for _, tt := range tests {
-		if got := uidOK(tt.uniq); got != tt.ok {
-			t.Errorf("uidOK(%q) = %v, want %v", tt.uniq, got, tt.ok)
-		}
-	}
-	d := derivedUID(long)
-	if !uidOK(d) || d != derivedUID(long) || d == derivedUID(long+"x") {
-		t.Errorf("derivedUID not a stable valid id: %q", d)
-	}
-}
-
 func FuzzParseName(f *testing.F) {
 	for _, s := range []string{
 		"1700000001.M402937P9187.mx,S=1234,W=1260:2,RS", "1700000003.4321_0.mx", ":2,S", ":", "",

@@ -1,42 +1,24 @@
 package maildir
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 
 	"golang.org/x/sys/unix"
 )
 
-// Legacy says which old server's UIDLs a Maildir keeps (uidl_legacy).
-type Legacy uint8
-
-// The uidl_legacy values. The zero value is LegacyAuto.
-const (
-	LegacyAuto    Legacy = iota // dovecot-uidlist or courierpop3dsizelist, whichever is newer
-	LegacyDovecot               // dovecot-uidlist only
-	LegacyCourier               // courierpop3dsizelist only (and Courier's name form without one)
-	LegacyNone                  // pop3d's own UIDLs only
-)
-
-// ParseLegacy reads a uidl_legacy value.
-func ParseLegacy(s string) (Legacy, error) {
-	switch s {
-	case "auto":
-		return LegacyAuto, nil
-	case "dovecot":
-		return LegacyDovecot, nil
-	case "courier":
-		return LegacyCourier, nil
-	case "none":
-		return LegacyNone, nil
-	}
-	return 0, fmt.Errorf("want auto, dovecot, courier or none, not %q", s)
-}
-
-func (l Legacy) String() string {
-	return [...]string{"auto", "dovecot", "courier", "none"}[l]
-}
+// The UIDL scheme: the unique-id each message of a snapshot gets, by
+// precedence.
+//
+//  1. The UIDL pop3d served before for the message (uidlrecord.go), else
+//     the one the old server served (legacy.go: Dovecot's dovecot-uidlist,
+//     Courier's courierpop3dsizelist or name form): applyUIDLs.
+//  2. Otherwise pop3d's own: the unique name (the file name before ':'),
+//     or 40 hex digits derived from it when it is not 1-70 octets of
+//     0x21..0x7E (UID, uidOK, derivedUID); the second of two files sharing
+//     a unique name gets one derived from its directory and name (dedupe).
+//  3. No two messages share one (uidcollide.go).
 
 // Where a message's UIDL came from (Mailbox.UIDSource).
 const (
@@ -134,7 +116,9 @@ func (m *Mailbox) applyUIDLs(rootfd int) {
 	}
 	// pop3d's own UIDLs never equal one of the above, nor each other.
 	m.resolveUIDCollisions(taken)
-	m.saveUIDLRecord(rootfd, rec, recErr != nil && !errors.Is(recErr, unix.ENOENT))
+	if !m.opts.Preview {
+		m.saveUIDLRecord(rootfd, rec, recErr != nil && !errors.Is(recErr, unix.ENOENT))
+	}
 }
 
 // UIDSource says where the UIDL of message i came from: SrcDovecotP,
@@ -144,83 +128,6 @@ func (m *Mailbox) UIDSource(i int) string {
 		return s
 	}
 	return SrcPOP3d
-}
-
-// pickLegacy is uidl_legacy = auto: the legacy file present, the newer of
-// the two when both are.
-func (m *Mailbox) pickLegacy(rootfd int) Legacy {
-	var d, c unix.Stat_t
-	de := unix.Fstatat(rootfd, dovecotUIDListName, &d, unix.AT_SYMLINK_NOFOLLOW)
-	ce := unix.Fstatat(rootfd, courierSizeListName, &c, unix.AT_SYMLINK_NOFOLLOW)
-	switch {
-	case de == nil && ce == nil:
-		if c.Mtim.Nano() > d.Mtim.Nano() {
-			return LegacyCourier
-		}
-		return LegacyDovecot
-	case de == nil:
-		return LegacyDovecot
-	case ce == nil:
-		return LegacyCourier
-	}
-	return LegacyNone
-}
-
-func (m *Mailbox) readDovecot(rootfd int) *dovecotUIDList {
-	b, err := readSmallFile(rootfd, dovecotUIDListName, maxLegacyFile)
-	if err != nil {
-		if !errors.Is(err, unix.ENOENT) {
-			m.log.Warn("legacy UIDLs not read", "file", dovecotUIDListName, "err", err)
-		}
-		return nil
-	}
-	l, err := parseDovecotUIDList(b)
-	if err != nil {
-		m.log.Warn("legacy UIDL file damaged; what it lists before the damage is used", "file", dovecotUIDListName, "err", err)
-	}
-	return l
-}
-
-func (m *Mailbox) readCourier(rootfd int) *courierSizeList {
-	b, err := readSmallFile(rootfd, courierSizeListName, maxLegacyFile)
-	if err != nil {
-		if !errors.Is(err, unix.ENOENT) {
-			m.log.Warn("legacy UIDLs not read", "file", courierSizeListName, "err", err)
-		}
-		return nil
-	}
-	l, err := parseCourierSizeList(b)
-	if err != nil {
-		m.log.Warn("legacy UIDL file damaged; lines Courier would skip are skipped", "file", courierSizeListName, "err", err)
-	}
-	return l
-}
-
-// readSmallFile reads a file at the top of the Maildir open as rootfd:
-// never through a symlink, never blocking on a FIFO, only a regular file of
-// at most limit bytes.
-func readSmallFile(rootfd int, name string, limit int64) ([]byte, error) {
-	fd, err := unix.Openat(rootfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, errors.New("not a regular file")
-	}
-	if st.Size > limit {
-		return nil, fmt.Errorf("%d bytes, more than %d", st.Size, limit)
-	}
-	b := make([]byte, st.Size)
-	n, err := io.ReadFull(fdReader(fd), b)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, err
-	}
-	return b[:n], nil
 }
 
 // File is where message i was listed, "new/NAME" or "cur/NAME" ("" for an
@@ -245,4 +152,107 @@ func legacyUIDLOK(u string) bool {
 		}
 	}
 	return true
+}
+
+// dedupe handles the same unique name listed more than once. The same inode
+// twice is one message seen during a rename by another program: keep one
+// (cur/ sorts first). Different inodes are different messages that share a
+// unique name (a broken delivery): keep both, the later with an id derived
+// from its directory and file name, so that unique ids stay unique.
+func (m *Mailbox) dedupe(msgs []message) []message {
+	out := msgs[:0]
+	// Equal unique names are adjacent unless their time came from mtimes.
+	var byName map[string]int
+	for _, x := range msgs {
+		if len(out) > 0 {
+			p := &out[len(out)-1]
+			if p.ts == x.ts && m.uniq(p) == m.uniq(&x) {
+				if p.ino == x.ino {
+					m.addAlias(len(out)-1, &x)
+					continue
+				}
+				x.uid, x.dup = m.addID(derivedUID(dupKey(x.dir, m.name(&x)))), true
+			}
+		}
+		if !x.hasTS && x.uid < 0 {
+			if byName == nil {
+				byName = make(map[string]int)
+			}
+			if k, ok := byName[m.uniq(&x)]; ok {
+				if out[k].ino == x.ino {
+					m.addAlias(k, &x)
+					continue
+				}
+				x.uid, x.dup = m.addID(derivedUID(dupKey(x.dir, m.name(&x)))), true
+			} else {
+				byName[m.uniq(&x)] = len(out)
+			}
+		}
+		out = append(out, x)
+	}
+	clear(msgs[len(out):])
+	return out
+}
+
+// addAlias remembers a second name of message i's file (a hard link left by
+// a move caught midway), so that deleting the message removes both.
+func (m *Mailbox) addAlias(i int, x *message) {
+	if m.alias == nil {
+		m.alias = make(map[int]location)
+	}
+	m.alias[i] = location{dir: x.dir, name: m.name(x)}
+}
+
+// addID stores a derived unique-id and returns its index for message.uid.
+func (m *Mailbox) addID(id string) int32 {
+	m.derived = append(m.derived, id)
+	return int32(len(m.derived) - 1)
+}
+
+// maxUIDLen is RFC 1939's limit for a unique-id listing.
+const maxUIDLen = 70
+
+// uidOK reports whether the unique name can serve as the POP3 unique-id
+// as it is: 1 to 70 octets in 0x21..0x7E.
+func uidOK(uniq string) bool {
+	if len(uniq) == 0 || len(uniq) > maxUIDLen {
+		return false
+	}
+	for i := 0; i < len(uniq); i++ {
+		if uniq[i] < 0x21 || uniq[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// derivedUID is the stable unique-id for a unique name that cannot be one
+// itself: 40 hex digits of SHA-256 of the key (the unique name, or the whole
+// file name when the unique name is empty).
+func derivedUID(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:20])
+}
+
+// UID is the unique-id of message i: its unique name, or an id derived from
+// it when the name is not 1-70 octets of 0x21-0x7E. "" for an index out of
+// range.
+func (m *Mailbox) UID(i int) string {
+	if !m.valid(i) {
+		return ""
+	}
+	x := &m.msgs[i]
+	if x.uid >= 0 {
+		return m.derived[x.uid]
+	}
+	u := m.uniq(x)
+	if uidOK(u) {
+		return u
+	}
+	// Derived on demand: such names are rare, and checking all at login
+	// cost 5% of it.
+	if u == "" {
+		return derivedUID(m.name(x)) // a name starting with ':'
+	}
+	return derivedUID(u)
 }

@@ -277,6 +277,7 @@ func openError(err error) error {
 type store interface {
 	daemon.Mailbox
 	daemon.SizeCorrector
+	TmpRemoved() int
 }
 
 // retrievals is the part of *maildir.Mailbox that remembers first
@@ -299,8 +300,19 @@ type mailbox struct {
 var (
 	_ daemon.Mailbox       = mailbox{}
 	_ daemon.SizeCorrector = mailbox{}
+	_ daemon.LoginAttrer   = mailbox{}
 	_ daemon.PolicyMailbox = mailbox{}
 )
+
+// LoginAttrs implements daemon.LoginAttrer: tmp_removed=N on the login line
+// when the login removed stale files from tmp/ (the line is unchanged
+// otherwise).
+func (m mailbox) LoginAttrs() []slog.Attr {
+	if n := m.store.TmpRemoved(); n > 0 {
+		return []slog.Attr{slog.Int("tmp_removed", n)}
+	}
+	return nil
+}
 
 // Policy implements daemon.PolicyMailbox.
 func (m mailbox) Policy() daemon.UserPolicy { return m.policy }

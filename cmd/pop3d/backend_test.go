@@ -217,8 +217,9 @@ func TestOpenError(t *testing.T) {
 
 // fakeStore is a store whose Commit fails as told.
 type fakeStore struct {
-	commitErr error
-	corrected []int64
+	commitErr  error
+	corrected  []int64
+	tmpRemoved int
 }
 
 func (f *fakeStore) Len() int       { return 1 }
@@ -230,6 +231,19 @@ func (f *fakeStore) Open(int) (io.ReadCloser, error) {
 func (f *fakeStore) Commit(context.Context, []int, []int) error { return f.commitErr }
 func (f *fakeStore) Close() error                               { return nil }
 func (f *fakeStore) CorrectSize(i int, n int64)                 { f.corrected = append(f.corrected, n) }
+func (f *fakeStore) TmpRemoved() int                            { return f.tmpRemoved }
+
+// TestMailboxLoginAttrs: tmp_removed on the login line only when files
+// were removed.
+func TestMailboxLoginAttrs(t *testing.T) {
+	if got := (mailbox{store: &fakeStore{}}).LoginAttrs(); len(got) != 0 {
+		t.Errorf("nothing removed: LoginAttrs = %v, want none", got)
+	}
+	got := (mailbox{store: &fakeStore{tmpRemoved: 3}}).LoginAttrs()
+	if len(got) != 1 || got[0].Key != "tmp_removed" || got[0].Value.Int64() != 3 {
+		t.Errorf("3 removed: LoginAttrs = %v, want [tmp_removed=3]", got)
+	}
+}
 
 func TestMailboxCommitErrors(t *testing.T) {
 	tests := []struct {

@@ -85,3 +85,36 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckDovecotMD5: -check warns when dovecot_uidl_format has %m (only
+// P records count then), and not for the default format.
+func TestCheckDovecotMD5(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "passwd")
+	if err := os.WriteFile(pw, []byte("demo:"+shaHash("demo")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"-check", "-config", os.DevNull, "-passwd-file", pw, "-maildir", dir + "/%u"}
+	for _, tt := range []struct {
+		format string
+		warn   bool
+	}{
+		{"", false},
+		{"%08Xu%08Xv", false},
+		{"%m", true},
+		{"%u-%Xm", true},
+	} {
+		args := base
+		if tt.format != "" {
+			args = append(args, "-dovecot-uidl-format", tt.format)
+		}
+		var stdout, stderr bytes.Buffer
+		if status := run(args, strings.NewReader(""), &stdout, &stderr); status != exitOK {
+			t.Errorf("%q: status %d\n%s", tt.format, status, stderr.String())
+		}
+		warned := strings.Contains(stderr.String(), "warning: dovecot_uidl_format "+tt.format+" uses %m")
+		if warned != tt.warn || (!tt.warn && strings.Contains(stderr.String(), "%m")) {
+			t.Errorf("%q: warned %v, want %v:\n%s", tt.format, warned, tt.warn, stderr.String())
+		}
+	}
+}

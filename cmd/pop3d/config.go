@@ -332,6 +332,10 @@ func (c *Config) Warnings() []string {
 	if len(c.Listen) == 0 && len(c.ListenTLS) == 0 && c.AuthHTTPListen == "" {
 		w = append(w, "listen and listen_tls are empty: pop3d only works socket-activated")
 	}
+	if c.DovecotUIDLFormat.UsesMD5() {
+		w = append(w, fmt.Sprintf("dovecot_uidl_format %s uses %%m, which Dovecot expands only for mbox: "+
+			"on a Maildir only dovecot-uidlist P records (pop3_save_uidl) keep their UIDLs", c.DovecotUIDLFormat))
+	}
 	if c.AuthHTTPListen != "" && !loopbackAddr(c.AuthHTTPListen) {
 		w = append(w, "auth_http_listen "+c.AuthHTTPListen+" is not a loopback address: whoever reaches it can test passwords, and learns where users live; let only the nginx host reach it")
 	}
