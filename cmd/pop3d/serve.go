@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -177,6 +178,13 @@ func (st *state) openControl(cfg *Config) {
 	}
 	l, err := listenControl(cfg.ControlSocket)
 	if err != nil {
+		// The default lives in the unit's RuntimeDirectory=; a pop3d
+		// started by hand without that directory is not misconfigured,
+		// so that case is worth a line, not a warning every start.
+		if cfg.ControlSocket == DefaultConfig().ControlSocket && errors.Is(err, fs.ErrNotExist) {
+			st.logger.Info("control socket off: pop3d who and pop3d kick will not work", "err", err)
+			return
+		}
 		st.logger.Warn("control socket off: pop3d who and pop3d kick will not work", "err", err)
 		return
 	}
