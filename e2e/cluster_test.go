@@ -425,16 +425,20 @@ func TestClusterNginx(t *testing.T) {
 				break
 			}
 		}
+		// The backend may have been seen down while the cluster started:
+		// wait for a new "backend down" line, not any.
+		down := `msg="backend down" backend=` + backendIPs[2] + ":110"
+		before := c.auth.logCount(down)
 		c.pop3d[2].stop(syscall.SIGTERM)
-		c.auth.waitLog(t, `msg="backend down" backend=`+backendIPs[2]+":110", 10*time.Second)
+		c.auth.waitLogCount(t, down, before+1, 10*time.Second)
 		r := c.login(t, "ssl", u, "pw-"+u, "")
 		if r.Stage != "pass" || r.Error != "-ERR [SYS/TEMP] mailbox server unavailable, try again later" {
 			t.Fatalf("%+v", r)
 		}
+		// How quickly is reported, not asserted (no timed assertions):
+		// the answer above comes from the auth server's health state, not
+		// from nginx's connect timeout.
 		t.Logf("login for a user of a down backend answered after %.3f s", r.LoginSeconds)
-		if r.LoginSeconds > 0.5 {
-			t.Errorf("answered after %.2f s", r.LoginSeconds)
-		}
 		// Users of the other backends are still served.
 		for _, x := range c.users {
 			if home[x] != 2 {

@@ -197,9 +197,22 @@ var logSessionIDs = regexp.MustCompile(`session=[0-9a-f]{16}`)
 // session=ID.
 func (p *proc) waitLog(t *testing.T, want string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	p.waitLogCount(t, want, 1, timeout)
+}
+
+// logCount is how many times p has logged want so far.
+func (p *proc) logCount(want string) int {
 	// Session ids vary: want names each as session=ID.
-	for !strings.Contains(logSessionIDs.ReplaceAllString(p.stderr.String(), "session=ID"), want) {
+	return strings.Count(logSessionIDs.ReplaceAllString(p.stderr.String(), "session=ID"), want)
+}
+
+// waitLogCount waits until p has logged want at least n times: a line that
+// may already have been logged before the event a test waits for (a backend
+// seen down while the cluster was starting) is waited for by its count.
+func (p *proc) waitLogCount(t *testing.T, want string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for p.logCount(want) < n {
 		select {
 		case <-p.done:
 			t.Fatalf("%s exited before logging %q:\n%s", p.name, want, p.stderr.String())
