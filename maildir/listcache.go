@@ -339,7 +339,7 @@ func (m *Mailbox) saveListing(stamp listStamp) {
 			return
 		}
 	}
-	if err := writeFileNoSync(m.root, listingTmpName, listingName, m.encodeListing(stamp)); err != nil {
+	if err := replaceFileAt(m.root, listingTmpName, listingName, m.encodeListing(stamp), false); err != nil {
 		m.log.Warn("listing record not saved", "err", err)
 	}
 }
@@ -350,35 +350,4 @@ func (m *Mailbox) dropListing() {
 	if err := unix.Unlinkat(m.root, listingName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		m.log.Warn("listing record not removed", "err", err)
 	}
-}
-
-// writeFileNoSync is writeFileAt without the fsync, for records that carry
-// their own checksum and validity.
-func writeFileNoSync(dirfd int, tmp, name string, data []byte) error {
-	_ = unix.Unlinkat(dirfd, tmp, 0)
-	fd, err := openatRetry(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	for rest := data; len(rest) > 0 && err == nil; {
-		var n int
-		n, err = unix.Write(fd, rest)
-		if errors.Is(err, unix.EINTR) {
-			err = nil
-			continue
-		}
-		if err == nil {
-			rest = rest[n:]
-		}
-	}
-	if cerr := unix.Close(fd); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = unix.Renameat(dirfd, tmp, dirfd, name)
-	}
-	if err != nil {
-		_ = unix.Unlinkat(dirfd, tmp, 0)
-	}
-	return err
 }

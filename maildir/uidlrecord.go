@@ -172,13 +172,21 @@ func (m *Mailbox) saveUIDLRecord(rootfd int, old map[string]recordedUIDL, damage
 	}
 }
 
-// writeFileAt replaces name in the directory open as dirfd atomically: a
-// temporary file tmp (created without following a symlink, never through a
-// FIFO), fsync, rename. Callers hold the mailbox lock, so tmp is theirs.
+// writeFileAt replaces name in the directory open as dirfd atomically and
+// durably: see replaceFileAt.
 func writeFileAt(dirfd int, tmp, name string, data []byte) error {
+	return replaceFileAt(dirfd, tmp, name, data, true)
+}
+
+// replaceFileAt replaces name in the directory open as dirfd atomically: a
+// temporary file tmp (created without following a symlink, never through a
+// FIFO), fsync when sync is set, rename. Records that carry their own
+// checksum and validity skip the fsync. Callers hold the mailbox lock, so
+// tmp is theirs.
+func replaceFileAt(dirfd int, tmp, name string, data []byte, sync bool) error {
 	// A leftover of a crash, or something planted: never written through.
 	_ = unix.Unlinkat(dirfd, tmp, 0)
-	fd, err := unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+	fd, err := openatRetry(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -193,7 +201,7 @@ func writeFileAt(dirfd int, tmp, name string, data []byte) error {
 			rest = rest[n:]
 		}
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = unix.Fsync(fd)
 	}
 	if cerr := unix.Close(fd); err == nil {
