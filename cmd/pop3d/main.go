@@ -9,6 +9,7 @@
 //	pop3d kick [-config FILE] [-control-socket PATH] USER|SESSION-ID
 //	pop3d where [-config FILE] USER...
 //	pop3d transport-map [-config FILE] [-transport smtp|lmtp] [-port N] [-domain DOMAIN]
+//	pop3d uidl [-config FILE] [-KEY VALUE ...] USER
 //
 // Every key of the config file has a flag (passwd_file is -passwd-file) and
 // an environment variable (POP3D_PASSWD_FILE); flags override the
@@ -162,7 +163,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 			"  pop3d who [-config FILE] [-control-socket PATH]\n"+
 			"  pop3d kick [-config FILE] [-control-socket PATH] USER|SESSION-ID\n"+
 			"  pop3d where [-config FILE] USER...\n"+
-			"  pop3d transport-map [-config FILE] [-transport smtp|lmtp] [-port N] [-domain DOMAIN]\n\nFlags:\n")
+			"  pop3d transport-map [-config FILE] [-transport smtp|lmtp] [-port N] [-domain DOMAIN]\n"+
+			"  pop3d uidl [-config FILE] [-KEY VALUE ...] USER\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
