@@ -14,11 +14,6 @@ import (
 // masked replaces a secret in a logged line.
 const masked = "***"
 
-// convLogger is the logger the conversation goes to.
-func (s *session) convLogger() *slog.Logger {
-	return s.log
-}
-
 // debugOn reports whether conversation lines would be logged, so that a
 // session pays nothing for them otherwise.
 func (s *session) debugOn() bool {
@@ -28,7 +23,7 @@ func (s *session) debugOn() bool {
 // logCommand logs a command line, its secrets masked.
 func (s *session) logCommand(line string) {
 	if s.debugOn() {
-		s.convLogger().Debug("command", "line", maskCommand(line))
+		s.log.Debug("command", "line", maskCommand(line))
 	}
 }
 
@@ -39,7 +34,7 @@ func (s *session) logSASLResponse(line string) {
 		if line != "*" {
 			line = masked
 		}
-		s.convLogger().Debug("sasl response", "line", line)
+		s.log.Debug("sasl response", "line", line)
 	}
 }
 
@@ -50,7 +45,7 @@ func (s *session) logReply(line string) {
 		return
 	}
 	if s.debugOn() {
-		s.convLogger().Debug("response", "line", line)
+		s.log.Debug("response", "line", line)
 	}
 }
 

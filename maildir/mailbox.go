@@ -153,7 +153,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
 	}
 	m.applyUIDLs(m.root)
 	if !opts.KeepTmp {
-		n, err := cleanTmp(m.root, time.Now())
+		n, err := cleanTmp(m.root, m.now())
 		if err != nil {
 			m.log.Warn("tmp/ not cleaned", "err", err)
 		}

@@ -43,6 +43,12 @@ type metrics struct {
 
 var _ daemon.Observer = (*metrics)(nil)
 
+// mailboxBuckets are the latency buckets of the mailbox operations (open
+// at login, UPDATE), from a small Maildir to 100k messages on slow storage.
+func mailboxBuckets() []float64 {
+	return []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+}
+
 // newMetrics registers every metric, the Go and process collectors and
 // pop3d_build_info on a registry of its own.
 func newMetrics() *metrics {
@@ -73,7 +79,7 @@ func newMetrics() *metrics {
 		openDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pop3d_mailbox_open_seconds",
 			Help:    "Time spent opening and listing a mailbox at login.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			Buckets: mailboxBuckets(),
 		}),
 		mailboxSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pop3d_mailbox_messages",
@@ -107,7 +113,7 @@ func newMetrics() *metrics {
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pop3d_update_duration_seconds",
 			Help:    "Time spent in the UPDATE state: removing deleted and marking retrieved messages.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			Buckets: mailboxBuckets(),
 		}),
 	}
 	listenerLabels := []string{"pop3", "pop3s"}
