@@ -17,7 +17,7 @@ import (
 // The table has a fixed size so that an address flood cannot grow memory:
 // penaltySets sets of penaltyWays entries, an address hashed to one set
 // and, when the set is full, replacing its least recently failed entry.
-// IPv6 addresses count per /64, what one host usually has.
+// Addresses are counted as the per-IP limit counts them (clientKey).
 const (
 	penaltyMaxDelay = 15 * time.Second
 	penaltyTTL      = 15 * time.Minute
@@ -41,18 +41,13 @@ type penalties struct {
 
 func newPenalties() *penalties { return &penalties{seed: maphash.MakeSeed()} }
 
-// penaltyKey is the address an entry is kept for; false for none (not an
-// IP connection).
+// penaltyKey is the address an entry is kept for, the same client key as
+// the per-IP limit's (clientKey); false for none (not an IP connection).
 func penaltyKey(ip netip.Addr) (netip.Addr, bool) {
 	if !ip.IsValid() {
 		return netip.Addr{}, false
 	}
-	ip = ip.Unmap().WithZone("")
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.Addr(), true
-	}
-	return ip, true
+	return clientKey(ip), true
 }
 
 func (p *penalties) set(key netip.Addr) *[penaltyWays]penaltyEntry {
