@@ -17,11 +17,6 @@ import (
 	"github.com/pop3d/pop3d/maildir"
 )
 
-// maxUserLen bounds a login name; longer ones cannot be in a password file
-// worth having and only make logs and paths awkward. The password file
-// warns about longer names with the same constant.
-const maxUserLen = htpasswd.MaxUserLen
-
 // authenticator is what the backend needs of a password file.
 type authenticator interface {
 	Authenticate(ctx context.Context, user, pass string) (htpasswd.User, error)
@@ -226,10 +221,11 @@ func (b *backend) perUser() bool {
 	return ok && (f.HasExtraKey("login_delay") || f.HasExtraKey("expire"))
 }
 
-// validUser accepts non-empty UTF-8 names of at most maxUserLen bytes
+// validUser accepts non-empty UTF-8 names of at most htpasswd.MaxUserLen
+// bytes (the password file warns about longer ones with the same limit)
 // without control characters.
 func validUser(name string) bool {
-	if name == "" || len(name) > maxUserLen || !utf8.ValidString(name) {
+	if name == "" || len(name) > htpasswd.MaxUserLen || !utf8.ValidString(name) {
 		return false
 	}
 	for _, r := range name {
