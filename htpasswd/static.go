@@ -59,16 +59,19 @@ func (s *Static) Authenticate(ctx context.Context, user, pass string) (User, err
 	if err := ctx.Err(); err != nil {
 		return User{}, err
 	}
-	h, ok := s.users[user]
-	if !ok || len(pass) > maxPasswordLen {
+	h, known := s.users[user]
+	if len(pass) > maxPasswordLen {
+		// Never right, but hashed like any other attempt (bounded).
+		pass, known = pass[:maxPasswordLen], false
+	}
+	if !known {
 		h = s.dummy
-		pass = pass[:min(len(pass), maxPasswordLen)]
 	}
 	v, _, err := parseHash(h)
 	if err != nil {
 		return User{}, fmt.Errorf("htpasswd: static hash: %w", err)
 	}
-	if !v.verify([]byte(pass)) || !ok {
+	if !v.verify([]byte(pass)) || !known {
 		return User{}, ErrBadCredentials
 	}
 	return User{Name: user}, nil

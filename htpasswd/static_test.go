@@ -42,3 +42,22 @@ func TestParseStatic(t *testing.T) {
 		}
 	}
 }
+
+// An over-long password is checked against the dummy hash, which is the
+// last user's: it must fail for every user even when its first
+// maxPasswordLen bytes are that user's password.
+func TestStaticLongPasswordNeverBorrowsTheDummy(t *testing.T) {
+	last := strings.Repeat("p", maxPasswordLen)
+	s, err := ParseStatic("alice:a-secret bob:" + last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(context.Background(), "bob", last); err != nil {
+		t.Fatalf("bob with his own password: %v", err)
+	}
+	for _, user := range []string{"alice", "bob", "nobody"} {
+		if _, err := s.Authenticate(context.Background(), user, last+"x"); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("%s with an over-long password: %v, want ErrBadCredentials", user, err)
+		}
+	}
+}
