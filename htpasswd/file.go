@@ -270,8 +270,6 @@ func (f *File) Authenticate(ctx context.Context, user, pass string) (User, error
 			return User{}, fmt.Errorf("htpasswd: waiting to verify: %w", context.Cause(ctx))
 		}
 		defer func() { <-f.sem }()
-	}
-	if v.expensive() {
 		f.hashed.Add(1)
 	}
 	match := v.verify([]byte(pass))
