@@ -41,6 +41,9 @@ func TestAuthenticateAPOP(t *testing.T) {
 		{"nobody", digest(""), false},
 		{"plain", "c4c9334bac560ecc979e58001b3e22f", false},
 		{"plain", "zz", false},
+		// Longer than a digest: refused, never decoded past the buffer.
+		{"plain", "c4c9334bac560ecc979e58001b3e22fb00", false},
+		{"plain", strings.Repeat("ab", 100), false},
 		{"plain", "", false},
 	}
 	for _, tt := range tests {
@@ -49,4 +52,27 @@ func TestAuthenticateAPOP(t *testing.T) {
 			t.Errorf("APOP %s %s = %+v, %v; want ok=%v", tt.user, tt.digest, u, err, tt.ok)
 		}
 	}
+}
+
+// FuzzAuthenticateAPOP: any digest a client sends is answered, never a
+// panic, and only the right one logs in.
+func FuzzAuthenticateAPOP(f *testing.F) {
+	p := filepath.Join(f.TempDir(), "passwd")
+	if err := os.WriteFile(p, []byte("plain:{PLAIN}tanstaaf\n"), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	file, err := Open(p, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	const ts = "<1896.697170952@dbc.mtview.ca.us>"
+	for _, seed := range []string{"c4c9334bac560ecc979e58001b3e22fb", "", "zz", strings.Repeat("0", 40)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, digest string) {
+		_, err := file.AuthenticateAPOP(context.Background(), "plain", ts, digest)
+		if err == nil && !strings.EqualFold(digest, "c4c9334bac560ecc979e58001b3e22fb") {
+			t.Fatalf("digest %q accepted", digest)
+		}
+	})
 }
