@@ -32,13 +32,12 @@ func TestLoginTimeout(t *testing.T) {
 	})
 	const want = "-ERR [SYS/TEMP] login timeout: no login within 300ms"
 	t.Run("silent", func(t *testing.T) {
+		// The answer names the login timeout: that, not a time measured
+		// here (the server's clock starts at accept, before dial returns),
+		// shows why the connection closed.
 		c := ts.dial(t)
-		start := time.Now()
 		c.expect(want)
 		c.expectClosed()
-		if d := time.Since(start); d < loginTimeout {
-			t.Errorf("closed after %s, before the login timeout", d)
-		}
 	})
 	t.Run("busy without login", func(t *testing.T) {
 		c := ts.dial(t)
