@@ -2,7 +2,9 @@ package maildir
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -386,6 +388,11 @@ func TestListingForged(t *testing.T) {
 		{"id index out of range", forge(func(m *Mailbox) { m.msgs[0].uid = 7 })},
 		{"implausible size", forge(func(m *Mailbox) { m.msgs[0].size = 1 << 40 })},
 		{"bad directory", forge(func(m *Mailbox) { m.msgs[0].dir = 2 })},
+		{"size from nowhere", forge(func(m *Mailbox) { m.msgs[0].src = srcStale })},
+		{"a bool that is 2", patch(good, listingHeader+62, 2)},
+		{"dup flag 0xff", patch(good, listingHeader+63, 0xff)},
+		{"message count past the end", patch(good, listingHeader-16+3, 1)},
+		{"version 1", patch(good, len(listingMagic)-2, '1')},
 		{"bad checksum", append(slices.Clone(good[:len(good)-1]), good[len(good)-1]^1)},
 		{"truncated", good[:len(good)-9]},
 	} {
@@ -403,6 +410,15 @@ func TestListingForged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// patch returns the record b with byte i set to v, its checksum made good
+// again: a forgery, not damage.
+func patch(b []byte, i int, v byte) []byte {
+	b = slices.Clone(b)
+	b[i] = v
+	b = b[:len(b)-4]
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 // FuzzDecodeListing: any bytes decode to an error or to a record whose
