@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"errors"
+	"io"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,6 +47,11 @@ const (
 	listingName    = "pop3d-listing"
 	listingTmpName = "pop3d-listing.tmp"
 	racyMargin     = 2 * time.Second
+	// listingMinMessages: a smaller snapshot is listed at every login. Its
+	// two getdents calls cost no more than reading a record, and writing
+	// one after every change (a session that deletes or marks messages
+	// read removes it) would cost more than it saves.
+	listingMinMessages = 256
 )
 
 // dirStamp is what tells a changed directory.
@@ -127,7 +133,8 @@ func (m *Mailbox) saveListing(stamp listStamp) {
 			return
 		}
 	}
-	if err := replaceFileAt(m.root, listingTmpName, listingName, m.encodeListing(stamp), false); err != nil {
+	write := func(w io.Writer) error { return m.writeListing(w, stamp) }
+	if err := replaceFileWith(m.root, listingTmpName, listingName, write, false); err != nil {
 		m.log.Warn("listing record not saved", "err", err)
 	}
 }

@@ -141,11 +141,11 @@ func TestListingRaces(t *testing.T) {
 						a.do(t, dir, n)
 					}
 				}
-				opts := Options{testNow: skewed, testHook: act}
+				opts := Options{testNow: skewed, testListingAll: true, testHook: act}
 				// A first login writes a record; the second uses it, and
 				// the change happens during or around it; then logins
 				// without changes.
-				mb := openMB(t, dir, Options{testNow: skewed})
+				mb := openMB(t, dir, Options{testNow: skewed, testListingAll: true})
 				mb.Close()
 				mb = openMB(t, dir, opts)
 				if !mb.fromListing && !fired {
@@ -166,7 +166,7 @@ func TestListingRaces(t *testing.T) {
 				if !fired {
 					t.Fatalf("point %s never reached", p)
 				}
-				mb = openMB(t, dir, Options{testNow: skewed})
+				mb = openMB(t, dir, Options{testNow: skewed, testListingAll: true})
 				if got, want := inSnapshot(mb), onDisk(t, dir); !slices.Equal(got, want) {
 					t.Fatalf("after %s at %s: snapshot\n%q\nwant\n%q", a.name, p, got, want)
 				}
@@ -174,7 +174,7 @@ func TestListingRaces(t *testing.T) {
 					t.Error("the login after the change used a record")
 				}
 				mb.Close()
-				mb = openMB(t, dir, Options{testNow: skewed})
+				mb = openMB(t, dir, Options{testNow: skewed, testListingAll: true})
 				defer mb.Close()
 				if !mb.fromListing {
 					t.Error("a login after no change did not use the record")
@@ -206,7 +206,7 @@ func TestListingSameTick(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := newMaildir(t)
 			put(t, dir, "new", "1700000000.a.host", "Subject: a\n\n")
-			mb := openMB(t, dir, Options{testNow: skewed})
+			mb := openMB(t, dir, Options{testNow: skewed, testListingAll: true})
 			mb.Close()
 			b, err := os.ReadFile(filepath.Join(dir, listingName))
 			if err != nil {
@@ -234,7 +234,7 @@ func TestListingSameTick(t *testing.T) {
 			// The clock is at the record's time plus a little: a login
 			// right after it.
 			at := time.Unix(0, newest+int64(tc.after)+int64(time.Millisecond))
-			mb = openMB(t, dir, Options{testNow: func() time.Time { return at }})
+			mb = openMB(t, dir, Options{testNow: func() time.Time { return at }, testListingAll: true})
 			defer mb.Close()
 			got := inSnapshot(mb)
 			if missing := len(got) == 1; missing != tc.missing {
@@ -332,7 +332,7 @@ func TestListingDropped(t *testing.T) {
 			dir := newMaildir(t)
 			put(t, dir, "new", "1700000000.a.host", "Subject: a\n\n")
 			put(t, dir, "new", "1700000001.b.host", "Subject: b\n\n")
-			opts := Options{testNow: skewed, MarkRead: true}
+			opts := Options{testNow: skewed, testListingAll: true, MarkRead: true}
 			openMB(t, dir, opts).Close()
 			mb := openMB(t, dir, opts)
 			if !mb.fromListing {
@@ -360,7 +360,7 @@ func TestListingDropped(t *testing.T) {
 func TestListingForged(t *testing.T) {
 	dir := newMaildir(t)
 	put(t, dir, "new", "1700000000.a.host", "Subject: a\n\n")
-	openMB(t, dir, Options{testNow: skewed}).Close()
+	openMB(t, dir, Options{testNow: skewed, testListingAll: true}).Close()
 	good, err := os.ReadFile(filepath.Join(dir, listingName))
 	if err != nil {
 		t.Fatal(err)
@@ -383,7 +383,7 @@ func TestListingForged(t *testing.T) {
 			m.msgs[0].off, m.msgs[0].nlen, m.msgs[0].ulen = 0, uint16(len(m.names)), 5
 		})},
 		{"dot name", forge(func(m *Mailbox) { m.names = ".."; m.msgs[0].off, m.msgs[0].nlen, m.msgs[0].ulen = 0, 2, 2 })},
-		{"name past the names", forge(func(m *Mailbox) { m.msgs[0].nlen = 60000 })},
+		{"name past the names", patch(good, listingHeader+53, 0xea)},
 		{"unique id injecting a line", forge(func(m *Mailbox) { m.derived = []string{"x\r\n+OK"}; m.msgs[0].uid = 0 })},
 		{"id index out of range", forge(func(m *Mailbox) { m.msgs[0].uid = 7 })},
 		{"implausible size", forge(func(m *Mailbox) { m.msgs[0].size = 1 << 40 })},
@@ -400,7 +400,7 @@ func TestListingForged(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, listingName), tc.b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			mb := openMB(t, dir, Options{testNow: skewed})
+			mb := openMB(t, dir, Options{testNow: skewed, testListingAll: true})
 			defer mb.Close()
 			if mb.fromListing {
 				t.Fatal("forged record used")
@@ -454,4 +454,65 @@ func FuzzDecodeListing(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestListingSmall: a mailbox of fewer than listingMinMessages messages is
+// listed at every login and gets no record; from that many on it does.
+func TestListingSmall(t *testing.T) {
+	for _, n := range []int{1, listingMinMessages - 1, listingMinMessages} {
+		dir := newMaildir(t)
+		for i := range n {
+			put(t, dir, "cur", fmt.Sprintf("%d.m%d.host:2,S", 1700000000+i, i), "Subject: x\n\n")
+		}
+		openMB(t, dir, Options{testNow: skewed}).Close()
+		_, err := os.Stat(filepath.Join(dir, listingName))
+		if recorded := err == nil; recorded != (n >= listingMinMessages) {
+			t.Errorf("%d messages: record written %v", n, recorded)
+		}
+		mb := openMB(t, dir, Options{testNow: skewed})
+		if mb.fromListing != (n >= listingMinMessages) || mb.Len() != n {
+			t.Errorf("%d messages: from the record %v, Len %d", n, mb.fromListing, mb.Len())
+		}
+		mb.Close()
+	}
+}
+
+// TestListingNameOrder: the record lays the names out in message order,
+// whatever order the directories listed them in, and the snapshot loaded
+// from it serves the same names.
+func TestListingNameOrder(t *testing.T) {
+	dir := newMaildir(t)
+	for i := range 300 {
+		sub := []string{"new", "cur"}[i%2]
+		put(t, dir, sub, fmt.Sprintf("%d.n%d.host", 1700000000+(i*7919)%300, i), "Subject: x\n\n")
+	}
+	mb := openMB(t, dir, Options{testNow: skewed})
+	want := inSnapshot(mb)
+	mb.Close()
+	b, err := os.ReadFile(filepath.Join(dir, listingName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := decodeListing(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := uint32(0)
+	for i, x := range rec.msgs {
+		if x.off != off {
+			t.Fatalf("message %d at %d, want %d", i, x.off, off)
+		}
+		off += uint32(x.nlen)
+	}
+	if int(off) != len(rec.names) {
+		t.Fatalf("names %d bytes, messages use %d", len(rec.names), off)
+	}
+	mb = openMB(t, dir, Options{testNow: skewed})
+	defer mb.Close()
+	if !mb.fromListing {
+		t.Fatal("record not used")
+	}
+	if got := inSnapshot(mb); !slices.Equal(got, want) {
+		t.Fatalf("from the record %q, listed %q", got, want)
+	}
 }

@@ -43,6 +43,9 @@ type Options struct {
 
 	testNow  func() time.Time   // clock of listing records (listcache.go); nil: time.Now
 	testHook func(point string) // called at points of the login (tests)
+	// testListingAll records snapshots of any size (tests of the record
+	// use a few messages).
+	testListingAll bool
 }
 
 // The two directories a snapshot lists, by index.

@@ -41,7 +41,7 @@ func (m *Mailbox) snapshot(ctx context.Context) error {
 	}
 	m.resolveUIDCollisions(nil)
 	m.trim(namesCap)
-	if local && stamped && complete {
+	if local && stamped && complete && (len(m.msgs) >= listingMinMessages || m.opts.testListingAll) {
 		// Recorded only when the directories did not change while they
 		// were listed and the stamps are not racy already.
 		stamp := listStamp{at: now, dirs: stamps}

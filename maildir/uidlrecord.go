@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -184,23 +185,21 @@ func writeFileAt(dirfd int, tmp, name string, data []byte) error {
 // checksum and validity skip the fsync. Callers hold the mailbox lock, so
 // tmp is theirs.
 func replaceFileAt(dirfd int, tmp, name string, data []byte, sync bool) error {
+	return replaceFileWith(dirfd, tmp, name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, sync)
+}
+
+// replaceFileWith is replaceFileAt for contents that write writes.
+func replaceFileWith(dirfd int, tmp, name string, write func(io.Writer) error, sync bool) error {
 	// A leftover of a crash, or something planted: never written through.
 	_ = unix.Unlinkat(dirfd, tmp, 0)
 	fd, err := openatRetry(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return err
 	}
-	for rest := data; len(rest) > 0 && err == nil; {
-		var n int
-		n, err = unix.Write(fd, rest)
-		if errors.Is(err, unix.EINTR) {
-			err = nil
-			continue
-		}
-		if err == nil {
-			rest = rest[n:]
-		}
-	}
+	err = write(fdWriter(fd))
 	if err == nil && sync {
 		err = unix.Fsync(fd)
 	}
@@ -214,6 +213,25 @@ func replaceFileAt(dirfd int, tmp, name string, data []byte, sync bool) error {
 		_ = unix.Unlinkat(dirfd, tmp, 0)
 	}
 	return err
+}
+
+// fdWriter writes to a file descriptor, all of p or an error, retrying on
+// EINTR.
+type fdWriter int
+
+func (f fdWriter) Write(p []byte) (int, error) {
+	total := 0
+	for total < len(p) {
+		n, err := unix.Write(int(f), p[total:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 func sameRecord(a, b map[string]recordedUIDL) bool {
