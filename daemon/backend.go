@@ -49,6 +49,20 @@ type Mailbox interface {
 	Close() error
 }
 
+// LazyMailbox may be implemented by a Mailbox that knows its message count
+// and total size at login but reads its messages only when a command needs
+// them, so that a session that only asks STAT never pays for them. The
+// engine calls Load before the first LIST, UIDL, RETR, TOP or DELE, and
+// before an UPDATE that expires messages; an error ends the session with
+// "-ERR [SYS/TEMP]" and no UPDATE. Total is the sum of Size(i) over all
+// messages as STAT counts it (a negative size adds nothing; the sum stops
+// at the largest int64).
+type LazyMailbox interface {
+	Mailbox
+	Total() int64
+	Load() error
+}
+
 // SizeCorrector may be implemented by a Mailbox that wants to learn the
 // octet count actually sent for message i when it differed from Size(i), so
 // that it can fix whatever cached the wrong figure.

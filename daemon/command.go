@@ -24,9 +24,10 @@ type handler func(s *session, arg string, hasArg bool) error
 
 // command is one entry of the command table.
 type command struct {
-	states states
-	noArgs bool // any argument is a bad command
-	run    handler
+	states   states
+	noArgs   bool // any argument is a bad command
+	messages bool // needs the messages of a LazyMailbox read
+	run      handler
 }
 
 // commandTable is every command the engine knows, keyed by its upper-case
@@ -42,11 +43,11 @@ func commandTable() map[string]command {
 		"APOP": {states: inAuth, run: (*session).cmdApop},
 		"STLS": {states: inAuth, noArgs: true, run: (*session).cmdStls},
 		"STAT": {states: inTrans, noArgs: true, run: (*session).cmdStat},
-		"LIST": {states: inTrans, run: (*session).cmdList},
-		"UIDL": {states: inTrans, run: (*session).cmdUidl},
-		"RETR": {states: inTrans, run: (*session).cmdRetr},
-		"TOP":  {states: inTrans, run: (*session).cmdTop},
-		"DELE": {states: inTrans, run: (*session).cmdDele},
+		"LIST": {states: inTrans, messages: true, run: (*session).cmdList},
+		"UIDL": {states: inTrans, messages: true, run: (*session).cmdUidl},
+		"RETR": {states: inTrans, messages: true, run: (*session).cmdRetr},
+		"TOP":  {states: inTrans, messages: true, run: (*session).cmdTop},
+		"DELE": {states: inTrans, messages: true, run: (*session).cmdDele},
 		"NOOP": {states: inTrans, noArgs: true, run: (*session).cmdNoop},
 		"RSET": {states: inTrans, noArgs: true, run: (*session).cmdRset},
 	}
@@ -73,6 +74,11 @@ func (s *session) dispatch(name, arg string, hasArg bool) error {
 	// Only spaces separate arguments: anything else is one.
 	if c.noArgs && strings.TrimLeft(arg, " ") != "" {
 		return badCommand("no arguments expected")
+	}
+	if c.messages {
+		if err := s.needMessages(); err != nil {
+			return err
+		}
 	}
 	return c.run(s, arg, hasArg)
 }

@@ -67,6 +67,11 @@ func (s *session) cmdQuit(string, bool) error {
 	if s.state == stateAuth {
 		return closeConn("+OK bye")
 	}
+	if s.policy.Expire.Set {
+		if err := s.needMessages(); err != nil {
+			return err
+		}
+	}
 	s.state = stateUpdate
 	s.updating.Store(true)
 	// Messages EXPIRE removes go through the same UPDATE as DELE.
@@ -205,9 +210,30 @@ func (s *session) undeleteAll() {
 	s.deleted.reset()
 	s.left = s.mbox.Len()
 	s.leftOctets = 0
+	if lm, ok := s.mbox.(LazyMailbox); ok {
+		s.leftOctets = lm.Total()
+		return
+	}
 	for i := range s.left {
 		s.leftOctets = satAdd(s.leftOctets, s.mbox.Size(i))
 	}
+}
+
+// needMessages has a LazyMailbox read its messages, once per session. It
+// fails only when the mailbox cannot serve the maildrop it announced at
+// login; the session then ends without UPDATE.
+func (s *session) needMessages() error {
+	lm, ok := s.mbox.(LazyMailbox)
+	if !ok || s.loaded {
+		return nil
+	}
+	if err := lm.Load(); err != nil {
+		s.end = EndError
+		s.log.Error("mailbox not readable", "user", s.authUser, "err", err)
+		return closeConn("-ERR [SYS/TEMP] mailbox changed during the session; nothing was changed, log in again")
+	}
+	s.loaded = true
+	return nil
 }
 
 // satAdd adds a size to a total of octets, stopping at the largest int64:

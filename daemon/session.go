@@ -93,6 +93,7 @@ type session struct {
 	updating     atomic.Bool // Commit is running or done: shutdown lets it finish and answer
 	user         string      // from USER, waiting for PASS
 	authUser     string      // logged in as
+	loaded       bool        // a LazyMailbox's messages are read (needMessages)
 	mbox         Mailbox
 	deleted      bitset
 	retrieved    bitset

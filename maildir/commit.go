@@ -33,6 +33,11 @@ import (
 // Once started, Commit does not stop for ctx: each step is atomic, and
 // finishing the user's QUIT is better than leaving half of it.
 func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
+	if len(deleted) > 0 || len(retrieved) > 0 {
+		// Nothing to do needs no messages: a lazy snapshot stays unread
+		// (and its state file unpruned) when the session only asked STAT.
+		m.ensure()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.done {
@@ -41,6 +46,17 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 	m.done = true
 	defer m.closeDirs()
 	defer m.lk.release()
+	if m.lazy != nil {
+		// Not read, so nothing was asked of any message: there is nothing
+		// to change, and the state file must not be pruned to the empty
+		// set of messages read.
+		unix.Close(m.lazy.fd)
+		m.lazy = nil
+		return nil
+	}
+	if m.loadErr != nil {
+		return m.loadErr
+	}
 	if m.listingBad || len(deleted) > 0 || (m.opts.MarkRead && len(retrieved) > 0) {
 		// Before any change: a record must never outlive the listing it
 		// describes, even if the change leaves the directories' stamps

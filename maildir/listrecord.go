@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"strings"
 	"unsafe"
 
@@ -20,6 +21,7 @@ import (
 //	at                    int64, ns: the clock just before the stamps were taken
 //	2 stamps of 32 bytes  new/, cur/: device, inode, mtime ns, ctime ns
 //	nmsgs, nnames, nderived, nalias   uint32 each
+//	total                 int64: the sum of the messages' wire sizes (STAT)
 //	nmsgs messages of 64 bytes: the snapshot's message structs as they lie
 //	                      in memory (little-endian; see nativeListing)
 //	nnames bytes of names (Mailbox.names)
@@ -35,7 +37,7 @@ import (
 const (
 	listingMagic  = "pop3d-listing 2\n"
 	listMsgSize   = 64
-	listingHeader = len(listingMagic) + 8 + 2*32 + 4*4
+	listingHeader = len(listingMagic) + 8 + 2*32 + 4*4 + 8
 )
 
 // nativeListing: the message struct has the record's layout (no padding,
@@ -83,11 +85,9 @@ type listingCounts struct {
 
 // parseListingHeader reads the fixed header and checks the counts against
 // the record's total length.
-func parseListingHeader(h []byte, total int64) (listStamp, listingCounts, error) {
-	var st listStamp
-	var n listingCounts
+func parseListingHeader(h []byte, size int64) (st listStamp, n listingCounts, total int64, err error) {
 	if len(h) < listingHeader || string(h[:len(listingMagic)]) != listingMagic {
-		return st, n, errors.New("listing record: bad header or version")
+		return st, n, 0, errors.New("listing record: bad header or version")
 	}
 	le := binary.LittleEndian
 	p := h[len(listingMagic):]
@@ -98,12 +98,13 @@ func parseListingHeader(h []byte, total int64) (listStamp, listingCounts, error)
 		p = p[32:]
 	}
 	n = listingCounts{int(le.Uint32(p)), int(le.Uint32(p[4:])), int(le.Uint32(p[8:])), int(le.Uint32(p[12:]))}
+	total = int64(le.Uint64(p[16:]))
 	// Every count is bounded by the length before it decides an allocation.
-	rest := total - int64(listingHeader) - 4
-	if int64(n.msgs)*listMsgSize+int64(n.names) > rest || int64(n.derived) > rest || int64(n.alias) > rest {
-		return st, n, errListing
+	rest := size - int64(listingHeader) - 4
+	if int64(n.msgs)*listMsgSize+int64(n.names) > rest || int64(n.derived) > rest || int64(n.alias) > rest || total < 0 {
+		return st, n, total, errListing
 	}
-	return st, n, nil
+	return st, n, total, nil
 }
 
 // decodeListing verifies and decodes a whole record held in b.
@@ -111,7 +112,7 @@ func decodeListing(b []byte) (*listingRecord, error) {
 	if !listingSupported() {
 		return nil, errors.New("listing record: not used on this machine")
 	}
-	stamp, n, err := parseListingHeader(b, int64(len(b)))
+	stamp, n, total, err := parseListingHeader(b, int64(len(b)))
 	if err != nil {
 		return nil, err
 	}
@@ -125,18 +126,31 @@ func decodeListing(b []byte) (*listingRecord, error) {
 	if err := r.check(n, p[:len(p)-4]); err != nil {
 		return nil, err
 	}
+	if t := wireTotal(r.msgs); t != total {
+		return nil, fmt.Errorf("%w: total %d, the messages add up to %d", errListing, total, t)
+	}
 	return r, nil
 }
 
 // errStale: the record describes directories as they no longer are.
 var errStale = errors.New("listing record: stale")
 
-// readListing reads and verifies the record named name in the directory
-// open as dirfd when use accepts its stamps (errStale otherwise), reading
-// the messages and names straight into the memory they keep. A record
+// openRecord is a listing record opened and its header read, its body
+// not yet.
+type openRecord struct {
+	fd     int
+	st     unix.Stat_t
+	stamp  listStamp
+	n      listingCounts
+	total  int64 // the sum of the messages' wire sizes
+	header []byte
+}
+
+// openListing opens the record named name in the directory open as dirfd
+// and reads its header; errStale when use refuses its stamps. A record
 // larger than limit is not read: the Maildir's owner can write it, and it
-// must not decide what a login allocates.
-func readListing(dirfd int, name string, limit int64, use func(listStamp) bool) (*listingRecord, error) {
+// must not decide what a login allocates. The caller closes r.fd.
+func openListing(dirfd int, name string, limit int64, use func(listStamp) bool) (r *openRecord, err error) {
 	if !listingSupported() {
 		return nil, unix.ENOENT
 	}
@@ -144,40 +158,76 @@ func readListing(dirfd int, name string, limit int64, use func(listStamp) bool) 
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	defer func() {
+		if err != nil {
+			unix.Close(fd)
+		}
+	}()
+	r = &openRecord{fd: fd, header: make([]byte, listingHeader)}
+	if err := unix.Fstat(fd, &r.st); err != nil {
 		return nil, err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if r.st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, errors.New("listing record: not a regular file")
 	}
-	if st.Size > limit {
-		return nil, fmt.Errorf("listing record: %d bytes, more than %d", st.Size, limit)
+	if r.st.Size > limit {
+		return nil, fmt.Errorf("listing record: %d bytes, more than %d", r.st.Size, limit)
 	}
-	r := fdReader(fd)
-	head := make([]byte, listingHeader)
-	if _, err := io.ReadFull(r, head); err != nil {
+	if _, err := io.ReadFull(fdReader(fd), r.header); err != nil {
 		return nil, fmt.Errorf("listing record: %w", err)
 	}
-	stamp, n, err := parseListingHeader(head, st.Size)
-	if err != nil {
+	if r.stamp, r.n, r.total, err = parseListingHeader(r.header, r.st.Size); err != nil {
 		return nil, err
 	}
-	if !use(stamp) {
+	if !use(r.stamp) {
 		return nil, errStale
 	}
-	rec := &listingRecord{stamp: stamp, msgs: make([]message, n.msgs)}
+	return r, nil
+}
+
+// verify reads the rest of the record through a small buffer and checks
+// its checksum, keeping nothing: a login that needs only the count and
+// total (STAT) touches no more memory than that buffer.
+func (r *openRecord) verify() error {
+	buf := make([]byte, 64<<10)
+	sum := crc32.Checksum(r.header, castagnoli)
+	rest := r.st.Size - int64(listingHeader) - 4
+	rd := io.NewSectionReader(fdReaderAt(r.fd), int64(listingHeader), r.st.Size-int64(listingHeader))
+	for rest > 0 {
+		b := buf[:min(int64(len(buf)), rest)]
+		if _, err := io.ReadFull(rd, b); err != nil {
+			return fmt.Errorf("listing record: %w", err)
+		}
+		sum = crc32.Update(sum, castagnoli, b)
+		rest -= int64(len(b))
+	}
+	var tail [4]byte
+	if _, err := io.ReadFull(rd, tail[:]); err != nil {
+		return fmt.Errorf("listing record: %w", err)
+	}
+	if sum != binary.LittleEndian.Uint32(tail[:]) {
+		return errors.New("listing record: checksum mismatch")
+	}
+	return nil
+}
+
+// load reads and checks the body of the record into the memory it keeps:
+// the messages straight into a []message, the names into the bytes that
+// become the names string.
+func (r *openRecord) load() (*listingRecord, error) {
+	rec := &listingRecord{stamp: r.stamp, msgs: make([]message, r.n.msgs)}
 	raw := msgBytes(rec.msgs)
-	names := make([]byte, n.names)
-	tail := make([]byte, st.Size-int64(listingHeader+len(raw)+len(names)))
-	sum := crc32.Checksum(head, castagnoli)
+	names := make([]byte, r.n.names)
+	tail := make([]byte, r.st.Size-int64(listingHeader+len(raw)+len(names)))
+	rd := io.NewSectionReader(fdReaderAt(r.fd), int64(listingHeader), r.st.Size-int64(listingHeader))
+	sum := crc32.Checksum(r.header, castagnoli)
+	var err error
 	for _, b := range [][]byte{raw, names} {
-		if sum, err = readSummed(r, b, sum); err != nil {
+		if sum, err = readSummed(rd, b, sum); err != nil {
 			return nil, fmt.Errorf("listing record: %w", err)
 		}
 	}
-	if _, err := io.ReadFull(r, tail); err != nil {
+	if _, err := io.ReadFull(rd, tail); err != nil {
 		return nil, fmt.Errorf("listing record: %w", err)
 	}
 	sum = crc32.Update(sum, castagnoli, tail[:len(tail)-4])
@@ -188,10 +238,51 @@ func readListing(dirfd int, name string, limit int64, use func(listStamp) bool) 
 		// names is never written again: the string may share it.
 		rec.names = unsafe.String(unsafe.SliceData(names), len(names))
 	}
-	if err := rec.check(n, tail[:len(tail)-4]); err != nil {
+	if err := rec.check(r.n, tail[:len(tail)-4]); err != nil {
 		return nil, err
 	}
+	if t := wireTotal(rec.msgs); t != r.total {
+		return nil, fmt.Errorf("%w: total %d, the messages add up to %d", errListing, r.total, t)
+	}
 	return rec, nil
+}
+
+// wireTotal is the sum of the messages' wire sizes, stopping at the
+// largest int64 (as the engine's STAT does).
+func wireTotal(msgs []message) int64 {
+	var t int64
+	for i := range msgs {
+		if s := msgs[i].size; s > 0 {
+			if t > math.MaxInt64-s {
+				return math.MaxInt64
+			}
+			t += s
+		}
+	}
+	return t
+}
+
+// fdReaderAt reads a file descriptor at offsets.
+type fdReaderAt int
+
+func (f fdReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	for {
+		n, err := unix.Pread(int(f), p, off)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if n < len(p) {
+			// The caller asks again for the rest; a short read at the end
+			// is the end.
+			if n == 0 {
+				return 0, io.EOF
+			}
+		}
+		return n, nil
+	}
 }
 
 // readSummed fills b from r and adds it to the CRC-32C sum, in pieces that
@@ -310,6 +401,7 @@ func (m *Mailbox) writeListing(w io.Writer, stamp listStamp) error {
 	h = le.AppendUint32(h, uint32(nnames))
 	h = le.AppendUint32(h, uint32(len(m.derived)))
 	h = le.AppendUint32(h, uint32(len(m.alias)))
+	h = le.AppendUint64(h, uint64(wireTotal(m.msgs)))
 	bw.Write(h)
 	// The messages go out a thousand at a time through a copy whose offs
 	// are changed, never a copy of the whole snapshot.
@@ -349,20 +441,4 @@ func (m *Mailbox) writeListing(w io.Writer, stamp listStamp) error {
 // plus the name, up to 255.
 func listingLimit(dirSizes int64) int64 {
 	return min(16*max(dirSizes, 0)+64<<10, maxCacheSize)
-}
-
-// loadListing replaces the listing of new/ and cur/ by the record when it is
-// fresh for the stamps cur taken at now. It reports whether it did.
-func (m *Mailbox) loadListing(cur [2]dirStamp, now int64, dirSizes int64) bool {
-	rec, err := readListing(m.root, listingName, listingLimit(dirSizes), func(st listStamp) bool {
-		return listingFresh(st, cur, now)
-	})
-	if err != nil {
-		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, errStale) {
-			m.log.Debug("listing record ignored", "err", err)
-		}
-		return false
-	}
-	m.names, m.msgs, m.derived, m.alias = rec.names, rec.msgs, rec.derived, rec.alias
-	return true
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,6 +36,10 @@ type Options struct {
 	// KeepTmp turns off the removal of stale files in tmp/ at login
 	// (tmp_cleanup = no).
 	KeepTmp bool
+	// Lazy lets a login from the listing record read only the record's
+	// header: Len and Total answer at once, and the messages are read by
+	// Load or the first method that needs them (lazy.go).
+	Lazy bool
 	// Preview opens the Maildir only to show what a session would serve
 	// (pop3d uidl): the UIDL record is not written, since no client has
 	// seen these UIDLs yet, and a preview with a wrong dovecot_uidl_format
@@ -123,8 +128,15 @@ type Mailbox struct {
 	// cur/ were not read. listingBad: a size in the record is wrong
 	// (CorrectSize, a file changed in place), so it goes at the end.
 	fromListing, listingBad bool
-	done                    bool       // committed or closed
-	state                   *mailState // the state file, read on first use
+	done                    bool // committed or closed
+	// count is Len, fixed at Open. lazy is the listing record of a lazy
+	// login whose messages are not read yet; loaded is set once they are
+	// (or never needed reading), loadErr if that failed (lazy.go).
+	count   int
+	lazy    *openRecord
+	loaded  atomic.Bool
+	loadErr error
+	state   *mailState // the state file, read on first use
 }
 
 // Open locks the Maildir at dir for one POP3 session and snapshots new/ and
@@ -154,7 +166,13 @@ func Open(ctx context.Context, dir string, opts Options) (*Mailbox, error) {
 		m.closeDirs()
 		return nil, err
 	}
-	m.applyUIDLs(m.root)
+	m.count = len(m.msgs)
+	if m.lazy != nil {
+		m.count = m.lazy.n.msgs
+	} else {
+		m.applyUIDLs(m.root)
+		m.loaded.Store(true)
+	}
 	if !opts.KeepTmp {
 		n, err := cleanTmp(m.root, m.now())
 		if err != nil {
@@ -249,11 +267,12 @@ func (m *Mailbox) where(i int) (uint8, string) {
 }
 
 // Len is the number of messages in the snapshot.
-func (m *Mailbox) Len() int { return len(m.msgs) }
+func (m *Mailbox) Len() int { return m.count }
 
 // Size is the wire size of message i (0 for an index out of range). It is
 // the same for the whole session, even after CorrectSize.
 func (m *Mailbox) Size(i int) int64 {
+	m.ensure()
 	if !m.valid(i) {
 		return 0
 	}
@@ -265,6 +284,7 @@ func (m *Mailbox) Size(i int) int64 {
 // vanished gives an error wrapping ErrMessageGone; other failures wrap the
 // cause.
 func (m *Mailbox) Open(i int) (io.ReadCloser, error) {
+	m.ensure()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.done {
@@ -402,6 +422,7 @@ func (f *messageFile) Close() error {
 // changed in place). This session keeps announcing the old size so that
 // STAT and LIST stay consistent within it.
 func (m *Mailbox) CorrectSize(i int, octets int64) {
+	m.ensure()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.valid(i) || octets < 0 {
@@ -432,6 +453,10 @@ func (m *Mailbox) Close() error {
 		return nil
 	}
 	m.done = true
+	if m.lazy != nil {
+		unix.Close(m.lazy.fd)
+		m.lazy = nil
+	}
 	if m.dirty {
 		m.saveCache(nil)
 	}

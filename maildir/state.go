@@ -243,6 +243,7 @@ func (m *Mailbox) RecordLogin(t time.Time) error {
 // as the state file knows). Recorded by Commit when Options.TrackRetrieval
 // is set.
 func (m *Mailbox) FirstRetrieved(i int) (time.Time, bool) {
+	m.ensure()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.valid(i) {

@@ -124,6 +124,7 @@ func (m *Mailbox) applyUIDLs(rootfd int) {
 // UIDSource says where the UIDL of message i came from: SrcDovecotP,
 // SrcDovecotFormat, SrcCourier or SrcPOP3d.
 func (m *Mailbox) UIDSource(i int) string {
+	m.ensure()
 	if s, ok := m.uidls.src[i]; ok {
 		return s
 	}
@@ -133,6 +134,7 @@ func (m *Mailbox) UIDSource(i int) string {
 // File is where message i was listed, "new/NAME" or "cur/NAME" ("" for an
 // index out of range).
 func (m *Mailbox) File(i int) string {
+	m.ensure()
 	if !m.valid(i) {
 		return ""
 	}
@@ -238,6 +240,7 @@ func derivedUID(key string) string {
 // it when the name is not 1-70 octets of 0x21-0x7E. "" for an index out of
 // range.
 func (m *Mailbox) UID(i int) string {
+	m.ensure()
 	if !m.valid(i) {
 		return ""
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -186,6 +187,7 @@ func (b *backend) open(ctx context.Context, s *backendSettings, u htpasswd.User,
 	}
 	opts := s.opts
 	opts.TrackRetrieval = pol.expire.Set
+	opts.Lazy = true
 	opts.Now = s.now
 	t0 := time.Now()
 	m, err := maildir.Open(ctx, dir, opts)
@@ -284,6 +286,15 @@ type retrievals interface {
 
 var _ retrievals = (*maildir.Mailbox)(nil)
 
+// lazyStore is the part of *maildir.Mailbox that reads a snapshot's
+// messages on first use (maildir.Options.Lazy).
+type lazyStore interface {
+	Total() int64
+	Load() error
+}
+
+var _ lazyStore = (*maildir.Mailbox)(nil)
+
 var _ store = (*maildir.Mailbox)(nil)
 
 // mailbox is a Maildir mailbox whose Commit errors carry POP3 response
@@ -298,7 +309,34 @@ var (
 	_ daemon.SizeCorrector = mailbox{}
 	_ daemon.LoginAttrer   = mailbox{}
 	_ daemon.PolicyMailbox = mailbox{}
+	_ daemon.LazyMailbox   = mailbox{}
 )
+
+// Total implements daemon.LazyMailbox.
+func (m mailbox) Total() int64 {
+	if l, ok := m.store.(lazyStore); ok {
+		return l.Total()
+	}
+	var t int64
+	for i := range m.Len() {
+		switch s := m.Size(i); {
+		case s <= 0:
+		case t > math.MaxInt64-s:
+			t = math.MaxInt64 // as STAT: never wraps
+		default:
+			t += s
+		}
+	}
+	return t
+}
+
+// Load implements daemon.LazyMailbox.
+func (m mailbox) Load() error {
+	if l, ok := m.store.(lazyStore); ok {
+		return l.Load()
+	}
+	return nil
+}
 
 // LoginAttrs implements daemon.LoginAttrer: tmp_removed=N on the login line
 // when the login removed stale files from tmp/ (the line is unchanged
