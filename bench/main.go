@@ -57,7 +57,7 @@ func fullConfig() config {
 	return config{
 		seed: 42, workers: 2,
 		sizes: []int{1000, 10000, 100000}, firstRounds: []int{5, 3, 3},
-		repeatRounds: []int{21, 11, 7}, listRounds: []int{11, 7, 5},
+		repeatRounds: []int{21, 15, 11}, listRounds: []int{11, 9, 9},
 		retrMB: 200, retrRounds: 7,
 		concUsers: 200, concMsgs: 20, concClients: []int{50, 200}, concDur: 4 * time.Second, concRounds: 3,
 		idleConns: 1000, idleMsgs: 3,
