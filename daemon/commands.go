@@ -241,7 +241,7 @@ func (s *session) needMessages() error {
 	if err := lm.Load(); err != nil {
 		s.end = EndError
 		s.log.Error("mailbox not readable", "user", s.authUser, "err", err)
-		return closeConn("-ERR [SYS/TEMP] mailbox changed during the session; nothing was changed, log in again")
+		return closeConn("-ERR [SYS/TEMP] mailbox index not readable; nothing was changed, log in again")
 	}
 	s.loaded = true
 	return nil

@@ -8,15 +8,20 @@ import (
 )
 
 // A login from the listing record (Options.Lazy) reads only the record's
-// header and checks its checksum through a small buffer: the count and the
-// total size are in the header, so a session that only asks STAT (a
-// mail checker, a client finding nothing new) never reads the messages
-// into memory. The rest is read by Load, which the engine calls before the
-// first command that needs a message; every method that needs one loads
-// too, so nothing sees a half-open snapshot. Between the two the record
-// stays open and the mailbox locked: no pop3d writes it in place (a new
-// record is renamed over it), so the same bytes are read twice unless
-// something else changed the file, which Load then reports.
+// header: the count and the total size are there, so a session that only
+// asks STAT (a mail checker, a client finding nothing new) never reads the
+// messages. The rest is read, checksummed and checked by Load, which the
+// engine calls before the first command that needs a message; every method
+// that needs one loads too, so nothing sees a half-open snapshot. Between
+// the two the record stays open and the mailbox locked: no pop3d writes it
+// in place (a new record is renamed over it).
+//
+// The header is the first 112 bytes of the file, written before the rest
+// in one block: a record damaged after a crash (it is written without
+// fsync) keeps a header that is right or fails its magic, so STAT is never
+// told a count the snapshot did not have. A body that fails at Load ends
+// that one session (ErrSnapshot) and the record is removed, so the next
+// login lists the directories.
 
 // loadListing replaces the listing of new/ and cur/ by the record when it
 // is fresh for the stamps cur taken at now: read whole, or with
@@ -32,11 +37,6 @@ func (m *Mailbox) loadListing(cur [2]dirStamp, now int64, dirSizes int64) bool {
 		return false
 	}
 	if m.opts.Lazy {
-		if err := r.verify(); err != nil {
-			unix.Close(r.fd)
-			m.log.Debug("listing record ignored", "err", err)
-			return false
-		}
 		m.lazy = r
 		return true
 	}
@@ -50,10 +50,11 @@ func (m *Mailbox) loadListing(cur [2]dirStamp, now int64, dirSizes int64) bool {
 	return true
 }
 
-// ErrChanged is what Load returns when the listing record the login read
-// changed before the messages were read from it: the session cannot serve
-// the snapshot it announced. Nothing is changed in the Maildir.
-var ErrChanged = errors.New("maildir: listing record changed during the session")
+// ErrSnapshot is what Load returns when the messages of the snapshot
+// announced at login cannot be read from the listing record (damaged, or
+// changed by something other than pop3d): the session cannot serve what it
+// announced. Nothing is changed in the Maildir, and the record is removed.
+var ErrSnapshot = errors.New("maildir: snapshot not readable from the listing record")
 
 // Load reads the messages of a snapshot opened from the listing record
 // with Options.Lazy; it does nothing for one already read. After an error
@@ -70,7 +71,8 @@ func (m *Mailbox) Load() error {
 	}
 	m.loadErr = m.loadLazy()
 	if m.loadErr != nil {
-		m.log.Error("snapshot not readable from the listing record", "err", m.loadErr)
+		m.log.Error("snapshot not readable from the listing record; removed", "err", m.loadErr)
+		m.dropListing()
 	}
 	m.loaded.Store(true)
 	return m.loadErr
@@ -86,21 +88,21 @@ func (m *Mailbox) loadLazy() error {
 	defer unix.Close(r.fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(r.fd, &st); err != nil {
-		return fmt.Errorf("%w: %v", ErrChanged, err)
+		return fmt.Errorf("%w: %v", ErrSnapshot, err)
 	}
 	// Not the ctime: it changes when the name is unlinked or renamed over,
 	// which leaves this open file as it was. Whatever else reaches the
 	// bytes must still pass the checksum, the checks and the count and
 	// total announced.
 	if st.Size != r.st.Size || st.Mtim != r.st.Mtim {
-		return fmt.Errorf("%w: written to in place", ErrChanged)
+		return fmt.Errorf("%w: written to in place", ErrSnapshot)
 	}
 	rec, err := r.load()
 	if err == nil && len(rec.msgs) != m.count {
 		err = fmt.Errorf("%w: %d messages, %d announced", errListing, len(rec.msgs), m.count)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrChanged, err)
+		return fmt.Errorf("%w: %v", ErrSnapshot, err)
 	}
 	m.names, m.msgs, m.derived, m.alias = rec.names, rec.msgs, rec.derived, rec.alias
 	// What Open does after a snapshot, deferred with it.

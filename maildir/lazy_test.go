@@ -116,7 +116,7 @@ func TestLazySTATOnly(t *testing.T) {
 
 // TestLazyRecordChanged: the record written to in place between the login
 // and the first use (only something other than pop3d does that) fails
-// Load with ErrChanged: the session is not served another snapshot than
+// Load with ErrSnapshot: the session is not served another snapshot than
 // it announced, and its deletions change nothing. A record replaced by
 // rename (as pop3d writes) is not seen: the session reads the one it
 // opened.
@@ -134,8 +134,8 @@ func TestLazyRecordChanged(t *testing.T) {
 		f.Close()
 		later := time.Now().Add(time.Hour)
 		os.Chtimes(filepath.Join(dir, listingName), later, later)
-		if err := mb.Load(); !errors.Is(err, ErrChanged) {
-			t.Fatalf("Load: %v, want ErrChanged", err)
+		if err := mb.Load(); !errors.Is(err, ErrSnapshot) {
+			t.Fatalf("Load: %v, want ErrSnapshot", err)
 		}
 		if mb.Size(0) != 0 || mb.UID(0) != "" {
 			t.Fatalf("after a failed load: Size %d UID %q", mb.Size(0), mb.UID(0))
@@ -172,9 +172,10 @@ func TestLazyRecordChanged(t *testing.T) {
 	})
 }
 
-// TestLazyDamagedRecord: a record whose checksum fails is found out at
-// the lazy login itself (the whole record is checked through a small
-// buffer), and the directories are listed.
+// TestLazyDamagedRecord: a record whose body fails its checksum is found
+// out when the messages are first needed: that session's Load fails with
+// ErrSnapshot and the record is removed, so the next login lists the
+// directories and serves every message.
 func TestLazyDamagedRecord(t *testing.T) {
 	dir, files, _, _ := lazyMaildir(t, 4)
 	p := filepath.Join(dir, listingName)
@@ -187,9 +188,20 @@ func TestLazyDamagedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	mb := openMB(t, dir, lazyOpts())
+	if mb.Len() != len(files) {
+		t.Fatalf("Len %d from the header, want %d", mb.Len(), len(files))
+	}
+	if err := mb.Load(); !errors.Is(err, ErrSnapshot) {
+		t.Fatalf("Load: %v, want ErrSnapshot", err)
+	}
+	mb.Close()
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("damaged record kept: %v", err)
+	}
+	mb = openMB(t, dir, lazyOpts())
 	defer mb.Close()
 	if mb.fromListing || !mb.loaded.Load() {
-		t.Fatalf("damaged record used: fromListing %v", mb.fromListing)
+		t.Fatalf("listed: fromListing %v", mb.fromListing)
 	}
 	got := inSnapshot(mb)
 	want := slices.Clone(files)

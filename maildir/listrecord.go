@@ -185,32 +185,6 @@ func openListing(dirfd int, name string, limit int64, use func(listStamp) bool) 
 	return r, nil
 }
 
-// verify reads the rest of the record through a small buffer and checks
-// its checksum, keeping nothing: a login that needs only the count and
-// total (STAT) touches no more memory than that buffer.
-func (r *openRecord) verify() error {
-	buf := make([]byte, 64<<10)
-	sum := crc32.Checksum(r.header, castagnoli)
-	rest := r.st.Size - int64(listingHeader) - 4
-	rd := io.NewSectionReader(fdReaderAt(r.fd), int64(listingHeader), r.st.Size-int64(listingHeader))
-	for rest > 0 {
-		b := buf[:min(int64(len(buf)), rest)]
-		if _, err := io.ReadFull(rd, b); err != nil {
-			return fmt.Errorf("listing record: %w", err)
-		}
-		sum = crc32.Update(sum, castagnoli, b)
-		rest -= int64(len(b))
-	}
-	var tail [4]byte
-	if _, err := io.ReadFull(rd, tail[:]); err != nil {
-		return fmt.Errorf("listing record: %w", err)
-	}
-	if sum != binary.LittleEndian.Uint32(tail[:]) {
-		return errors.New("listing record: checksum mismatch")
-	}
-	return nil
-}
-
 // load reads and checks the body of the record into the memory it keeps:
 // the messages straight into a []message, the names into the bytes that
 // become the names string.
