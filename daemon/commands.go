@@ -162,11 +162,13 @@ func (s *session) listing(rest string, uid bool) error {
 		// time: at 100k messages a Write and a string per line were a
 		// tenth of a LIST+UIDL.
 		buf := make([]byte, 0, 16<<10)
+		num := []byte{'0'} // i+1 in decimal, counted rather than formatted
 		for i := range s.mbox.Len() {
+			num = incDecimal(num)
 			if s.deleted.has(i) {
 				continue
 			}
-			buf = strconv.AppendInt(buf, int64(i+1), 10)
+			buf = append(buf, num...)
 			buf = append(buf, ' ')
 			if uid {
 				buf = append(buf, s.mbox.UID(i)...)
@@ -191,6 +193,19 @@ func (s *session) listing(rest string, uid bool) error {
 		return nil
 	}
 	return badCommand("too many arguments")
+}
+
+// incDecimal adds one to the decimal number in b, in place unless it
+// gains a digit.
+func incDecimal(b []byte) []byte {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < '9' {
+			b[i]++
+			return b
+		}
+		b[i] = '0'
+	}
+	return append([]byte{'1'}, b...)
 }
 
 func (s *session) cmdDele(rest string, _ bool) error {

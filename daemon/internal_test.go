@@ -359,3 +359,13 @@ func FuzzMaskCommand(f *testing.F) {
 		}
 	})
 }
+
+func TestIncDecimal(t *testing.T) {
+	b := []byte{'0'}
+	for n := 1; n <= 100001; n++ {
+		b = incDecimal(b)
+		if string(b) != strconv.Itoa(n) {
+			t.Fatalf("%d: %q", n, b)
+		}
+	}
+}
