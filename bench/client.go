@@ -193,11 +193,13 @@ func (c *client) list() ([]int64, error) {
 	}
 	sizes := []int64{0}
 	var bad error
+	// Parsed from the line's bytes, as a fast client does: a string per
+	// line of a 100k-message LIST cost the client more than the server.
 	_, err := c.multi(func(line []byte) {
-		num, size, ok := strings.Cut(string(line), " ")
-		i, err1 := strconv.Atoi(num)
-		sz, err2 := strconv.ParseInt(size, 10, 64)
-		if !ok || err1 != nil || err2 != nil || i != len(sizes) {
+		num, size, ok := bytes.Cut(line, []byte{' '})
+		i, ok1 := atoiBytes(num)
+		sz, ok2 := atoiBytes(size)
+		if !ok || !ok1 || !ok2 || i != int64(len(sizes)) {
 			bad = fmt.Errorf("LIST: malformed line %q", line)
 			return
 		}
@@ -209,6 +211,21 @@ func (c *client) list() ([]int64, error) {
 	return sizes, err
 }
 
+// atoiBytes parses a non-negative decimal number of at most 18 digits.
+func atoiBytes(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
 // uidl returns the unique-ids of messages 1..n (index 0 unused).
 func (c *client) uidl() ([]string, error) {
 	if _, err := c.cmd("UIDL"); err != nil {
@@ -217,13 +234,13 @@ func (c *client) uidl() ([]string, error) {
 	ids := []string{""}
 	var bad error
 	_, err := c.multi(func(line []byte) {
-		num, id, ok := strings.Cut(string(line), " ")
-		i, err1 := strconv.Atoi(num)
-		if !ok || err1 != nil || i != len(ids) || id == "" {
+		num, id, ok := bytes.Cut(line, []byte{' '})
+		i, ok1 := atoiBytes(num)
+		if !ok || !ok1 || i != int64(len(ids)) || len(id) == 0 {
 			bad = fmt.Errorf("UIDL: malformed line %q", line)
 			return
 		}
-		ids = append(ids, id)
+		ids = append(ids, string(id)) // the one copy a client keeps
 	}, nil)
 	if err == nil {
 		err = bad
