@@ -121,68 +121,72 @@ var raceActions = []raceAction{
 // the directory's mtime set back to what it was (a change in the same
 // timestamp tick). The next login must see exactly the files on disk, and a
 // login after it with nothing changed must come from the record (so the
-// fast path is what is being tested).
+// fast path is what is being tested). Lazy logins (the daemon's: the
+// record's header at login, its body when a message is needed) as well
+// as whole ones.
 func TestListingRaces(t *testing.T) {
 	points := []string{"stamped", "listed-new", "listed-cur", "saved", "session", "closed", "stopped"}
-	for _, a := range raceActions {
-		for _, p := range points {
-			t.Run(a.name+"/"+p, func(t *testing.T) {
-				dir := newMaildir(t)
-				for i := range 3 {
-					put(t, dir, "new", fmt.Sprintf("%d.m%d.host", 1_700_000_000+i, i), fmt.Sprintf("Subject: %d\n\nbody\n", i))
-				}
-				put(t, dir, "cur", "1700000050.c.host:2,S", "Subject: seen\n\nold\n")
-				n := 0
-				fired := false
-				act := func(point string) {
-					if point == p && !fired {
-						fired = true
-						n++
-						a.do(t, dir, n)
+	for _, lazy := range []bool{false, true} {
+		for _, a := range raceActions {
+			for _, p := range points {
+				t.Run(fmt.Sprintf("lazy=%v/%s/%s", lazy, a.name, p), func(t *testing.T) {
+					dir := newMaildir(t)
+					for i := range 3 {
+						put(t, dir, "new", fmt.Sprintf("%d.m%d.host", 1_700_000_000+i, i), fmt.Sprintf("Subject: %d\n\nbody\n", i))
 					}
-				}
-				opts := Options{testNow: skewed, testListingAll: true, testHook: act}
-				// A first login writes a record; the second uses it, and
-				// the change happens during or around it; then logins
-				// without changes.
-				mb := openMB(t, dir, Options{testNow: skewed, testListingAll: true})
-				mb.Close()
-				mb = openMB(t, dir, opts)
-				if !mb.fromListing && !fired {
-					t.Fatal("second login did not use the record")
-				}
-				act("session")
-				mb.Close()
-				act("closed")
-				act("stopped")
-				if !fired {
-					// The hooks of a listing login: start from no record.
-					if err := os.Remove(filepath.Join(dir, listingName)); err != nil {
-						t.Fatal(err)
+					put(t, dir, "cur", "1700000050.c.host:2,S", "Subject: seen\n\nold\n")
+					n := 0
+					fired := false
+					act := func(point string) {
+						if point == p && !fired {
+							fired = true
+							n++
+							a.do(t, dir, n)
+						}
 					}
-					mb = openMB(t, dir, opts)
+					opts := Options{Lazy: lazy, testNow: skewed, testListingAll: true, testHook: act}
+					// A first login writes a record; the second uses it, and
+					// the change happens during or around it; then logins
+					// without changes.
+					mb := openMB(t, dir, Options{Lazy: lazy, testNow: skewed, testListingAll: true})
 					mb.Close()
-				}
-				if !fired {
-					t.Fatalf("point %s never reached", p)
-				}
-				mb = openMB(t, dir, Options{testNow: skewed, testListingAll: true})
-				if got, want := inSnapshot(mb), onDisk(t, dir); !slices.Equal(got, want) {
-					t.Fatalf("after %s at %s: snapshot\n%q\nwant\n%q", a.name, p, got, want)
-				}
-				if mb.fromListing {
-					t.Error("the login after the change used a record")
-				}
-				mb.Close()
-				mb = openMB(t, dir, Options{testNow: skewed, testListingAll: true})
-				defer mb.Close()
-				if !mb.fromListing {
-					t.Error("a login after no change did not use the record")
-				}
-				if got, want := inSnapshot(mb), onDisk(t, dir); !slices.Equal(got, want) {
-					t.Fatalf("from the record: snapshot\n%q\nwant\n%q", got, want)
-				}
-			})
+					mb = openMB(t, dir, opts)
+					if !mb.fromListing && !fired {
+						t.Fatal("second login did not use the record")
+					}
+					act("session")
+					mb.Close()
+					act("closed")
+					act("stopped")
+					if !fired {
+						// The hooks of a listing login: start from no record.
+						if err := os.Remove(filepath.Join(dir, listingName)); err != nil {
+							t.Fatal(err)
+						}
+						mb = openMB(t, dir, opts)
+						mb.Close()
+					}
+					if !fired {
+						t.Fatalf("point %s never reached", p)
+					}
+					mb = openMB(t, dir, Options{Lazy: lazy, testNow: skewed, testListingAll: true})
+					if got, want := inSnapshot(mb), onDisk(t, dir); !slices.Equal(got, want) {
+						t.Fatalf("after %s at %s: snapshot\n%q\nwant\n%q", a.name, p, got, want)
+					}
+					if mb.fromListing {
+						t.Error("the login after the change used a record")
+					}
+					mb.Close()
+					mb = openMB(t, dir, Options{Lazy: lazy, testNow: skewed, testListingAll: true})
+					defer mb.Close()
+					if !mb.fromListing {
+						t.Error("a login after no change did not use the record")
+					}
+					if got, want := inSnapshot(mb), onDisk(t, dir); !slices.Equal(got, want) {
+						t.Fatalf("from the record: snapshot\n%q\nwant\n%q", got, want)
+					}
+				})
+			}
 		}
 	}
 }
