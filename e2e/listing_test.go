@@ -54,7 +54,7 @@ func TestListingRecordBinary(t *testing.T) {
 	if _, err := os.Stat(record); err != nil {
 		t.Fatalf("no listing record after a login: %v", err)
 	}
-	if !strings.HasPrefix(stat1, "+OK 300 ") {
+	if !strings.HasPrefix(stat1, "300 ") {
 		t.Fatalf("STAT %q", stat1)
 	}
 	if stat2, _ := session(); stat2 != stat1 {
@@ -66,7 +66,7 @@ func TestListingRecordBinary(t *testing.T) {
 
 	// A delivery changes new/: the next login lists and sees it.
 	s.deliver(t, alice, "small", []byte("Subject: late\n\nlate\n"), false)
-	if stat, _ := session(); !strings.HasPrefix(stat, "+OK 301 ") {
+	if stat, _ := session(); !strings.HasPrefix(stat, "301 ") {
 		t.Fatalf("after a delivery: STAT %q", stat)
 	}
 
@@ -80,7 +80,7 @@ func TestListingRecordBinary(t *testing.T) {
 	if _, err := os.Stat(record); !os.IsNotExist(err) {
 		t.Fatalf("record kept after a deletion: %v", err)
 	}
-	if stat, _ := session(); !strings.HasPrefix(stat, "+OK 300 ") {
+	if stat, _ := session(); !strings.HasPrefix(stat, "300 ") {
 		t.Fatalf("after DELE: STAT %q", stat)
 	}
 
