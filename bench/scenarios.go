@@ -193,23 +193,19 @@ func firstNeed(n int) float64 {
 
 // repeatNeed is issue 15's target for a repeat login: from the listing
 // record, new/ and cur/ are not read.
-func repeatNeed(n int) float64 {
-	switch {
-	case n >= 100000:
-		return 15
-	case n >= 10000:
-		return 10
-	}
-	return 0
-}
+func repeatNeed(n int) float64 { return needBySize(n, 15, 10) }
 
 // listNeed is the target for a repeat login with a full LIST and UIDL.
-func listNeed(n int) float64 {
+func listNeed(n int) float64 { return needBySize(n, 6, 2) }
+
+// needBySize is big for mailboxes of 100k messages or more, mid for 10k or
+// more, and no target below.
+func needBySize(n int, big, mid float64) float64 {
 	switch {
 	case n >= 100000:
-		return 6
+		return big
 	case n >= 10000:
-		return 2
+		return mid
 	}
 	return 0
 }
