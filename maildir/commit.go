@@ -46,6 +46,7 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 	m.done = true
 	defer m.closeDirs()
 	defer m.lk.release()
+	defer m.releaseMsgs()
 	if m.lazy != nil {
 		// Not read, so nothing was asked of any message: there is nothing
 		// to change, and the state file must not be pruned to the empty

@@ -41,12 +41,12 @@ func (m *Mailbox) loadListing(cur [2]dirStamp, now int64, dirSizes int64) bool {
 		return true
 	}
 	defer unix.Close(r.fd)
-	rec, err := r.load()
+	rec, err := r.load(m.opts.Pool)
 	if err != nil {
 		m.log.Debug("listing record ignored", "err", err)
 		return false
 	}
-	m.names, m.msgs, m.derived, m.alias = rec.names, rec.msgs, rec.derived, rec.alias
+	m.names, m.msgs, m.derived, m.alias, m.pooled = rec.names, rec.msgs, rec.derived, rec.alias, rec.pooled
 	return true
 }
 
@@ -97,14 +97,14 @@ func (m *Mailbox) loadLazy() error {
 	if st.Size != r.st.Size || st.Mtim != r.st.Mtim {
 		return fmt.Errorf("%w: written to in place", ErrSnapshot)
 	}
-	rec, err := r.load()
+	rec, err := r.load(m.opts.Pool)
 	if err == nil && len(rec.msgs) != m.count {
 		err = fmt.Errorf("%w: %d messages, %d announced", errListing, len(rec.msgs), m.count)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrSnapshot, err)
 	}
-	m.names, m.msgs, m.derived, m.alias = rec.names, rec.msgs, rec.derived, rec.alias
+	m.names, m.msgs, m.derived, m.alias, m.pooled = rec.names, rec.msgs, rec.derived, rec.alias, rec.pooled
 	// What Open does after a snapshot, deferred with it.
 	m.applyUIDLs(m.root)
 	return nil

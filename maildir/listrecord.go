@@ -74,6 +74,7 @@ type listingRecord struct {
 	msgs    []message
 	derived []string
 	alias   map[int]location
+	pooled  bool // msgs came from a SnapshotPool
 }
 
 var errListing = errors.New("listing record: malformed")
@@ -188,8 +189,9 @@ func openListing(dirfd int, name string, limit int64, use func(listStamp) bool) 
 // load reads and checks the body of the record into the memory it keeps:
 // the messages straight into a []message, the names into the bytes that
 // become the names string.
-func (r *openRecord) load() (*listingRecord, error) {
-	rec := &listingRecord{stamp: r.stamp, msgs: make([]message, r.n.msgs)}
+func (r *openRecord) load(pool *SnapshotPool) (*listingRecord, error) {
+	rec := &listingRecord{stamp: r.stamp}
+	rec.msgs, rec.pooled = pool.get(r.n.msgs)
 	raw := msgBytes(rec.msgs)
 	names := make([]byte, r.n.names)
 	tail := make([]byte, r.st.Size-int64(listingHeader+len(raw)+len(names)))

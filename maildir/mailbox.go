@@ -40,6 +40,9 @@ type Options struct {
 	// header: Len and Total answer at once, and the messages are read by
 	// Load or the first method that needs them (lazy.go).
 	Lazy bool
+	// Pool, when set, lends large snapshots their message arrays and has
+	// them back when the session ends (pool.go).
+	Pool *SnapshotPool
 	// Preview opens the Maildir only to show what a session would serve
 	// (pop3d uidl): the UIDL record is not written, since no client has
 	// seen these UIDLs yet, and a preview with a wrong dovecot_uidl_format
@@ -136,6 +139,7 @@ type Mailbox struct {
 	lazy    *openRecord
 	loaded  atomic.Bool
 	loadErr error
+	pooled  bool       // msgs is Options.Pool's, given back by releaseMsgs
 	state   *mailState // the state file, read on first use
 }
 
@@ -460,12 +464,24 @@ func (m *Mailbox) Close() error {
 	if m.dirty {
 		m.saveCache(nil)
 	}
+	defer m.releaseMsgs()
 	if m.listingBad {
 		m.dropListing()
 	}
 	err := m.lk.release()
 	m.closeDirs()
 	return err
+}
+
+// releaseMsgs gives the snapshot's message array back to Options.Pool when
+// it came from there; the mailbox then holds no messages (Size is 0, UID
+// ""), as nothing may answer from an array another session may be using.
+// Callers hold m.mu.
+func (m *Mailbox) releaseMsgs() {
+	if m.pooled {
+		m.opts.Pool.put(m.msgs)
+		m.pooled, m.msgs = false, nil
+	}
 }
 
 // saveCache writes the size cache for the snapshot minus the deleted

@@ -44,6 +44,9 @@ type state struct {
 	tlsNeeded bool                 // an implicit-TLS socket is served
 	backend   *backend
 	server    *daemon.Server
+	// pool lends large snapshots their message arrays, across reloads
+	// (maildir.SnapshotPool).
+	pool      *maildir.SnapshotPool
 	listeners []listener
 
 	observer  daemon.Observer // for the engine: metrics and registry; nil when both are off
@@ -69,7 +72,8 @@ func serve(opts *options, cfg Config, stderr io.Writer) int {
 		journal = isJournal(f, os.Getenv("JOURNAL_STREAM"))
 	}
 	logger := newLogger(stderr, level, journal)
-	st := &state{opts: opts, cfg: cfg, logger: logger, logLevel: level, notify: notifier{logger}}
+	st := &state{opts: opts, cfg: cfg, logger: logger, logLevel: level, notify: notifier{logger},
+		pool: maildir.NewSnapshotPool()}
 	// Before anything else, so that an early SIGHUP (whose default action
 	// is to terminate) waits for the loop instead.
 	sigs := make(chan os.Signal, 4)
@@ -213,7 +217,8 @@ func (st *state) backendSettings(cfg *Config) backendSettings {
 		static:   st.static,
 		template: cfg.Maildir,
 		opts: maildir.Options{Create: cfg.CreateMaildir, MarkRead: cfg.MarkRead, Logger: st.logger,
-			Legacy: cfg.UIDLLegacy, DovecotFormat: cfg.DovecotUIDLFormat, KeepTmp: !cfg.TmpCleanup},
+			Legacy: cfg.UIDLLegacy, DovecotFormat: cfg.DovecotUIDLFormat, KeepTmp: !cfg.TmpCleanup,
+			Pool: st.pool},
 		global: globalPolicy{loginDelay: cfg.LoginDelay, expire: cfg.Expire},
 		now:    st.now,
 		auth: authConfig{
