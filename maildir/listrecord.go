@@ -238,27 +238,26 @@ func wireTotal(msgs []message) int64 {
 	return t
 }
 
-// fdReaderAt reads a file descriptor at offsets.
+// fdReaderAt reads a file descriptor at offsets (io.ReaderAt: all of p,
+// or an error).
 type fdReaderAt int
 
 func (f fdReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	for {
-		n, err := unix.Pread(int(f), p, off)
+	total := 0
+	for total < len(p) {
+		n, err := unix.Pread(int(f), p[total:], off+int64(total))
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return total, err
 		}
-		if n < len(p) {
-			// The caller asks again for the rest; a short read at the end
-			// is the end.
-			if n == 0 {
-				return 0, io.EOF
-			}
+		if n == 0 {
+			return total, io.EOF
 		}
-		return n, nil
+		total += n
 	}
+	return total, nil
 }
 
 // readSummed fills b from r and adds it to the CRC-32C sum, in pieces that
