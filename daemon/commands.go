@@ -3,9 +3,10 @@ package daemon
 import (
 	"errors"
 	"io"
-	"math"
 	"strconv"
 	"time"
+
+	"github.com/pop3d/pop3d/internal/wireform"
 )
 
 func (s *session) cmdCapa(string, bool) error {
@@ -241,7 +242,7 @@ func (s *session) undeleteAll() {
 		return
 	}
 	for i := range s.left {
-		s.leftOctets = satAdd(s.leftOctets, s.mbox.Size(i))
+		s.leftOctets = wireform.AddSize(s.leftOctets, s.mbox.Size(i))
 	}
 }
 
@@ -260,19 +261,6 @@ func (s *session) needMessages() error {
 	}
 	s.loaded = true
 	return nil
-}
-
-// satAdd adds a size to a total of octets, stopping at the largest int64:
-// a backend's sizes come from files a user may name or fill, and a total
-// must never wrap to a negative STAT. A negative size adds nothing.
-func satAdd(total, size int64) int64 {
-	if size <= 0 {
-		return total
-	}
-	if total > math.MaxInt64-size {
-		return math.MaxInt64
-	}
-	return total + size
 }
 
 // maildropLine is the answer to a login or RSET.

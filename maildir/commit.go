@@ -47,12 +47,10 @@ func (m *Mailbox) Commit(ctx context.Context, deleted, retrieved []int) error {
 	defer m.closeDirs()
 	defer m.lk.release()
 	defer m.releaseMsgs()
-	if m.lazy != nil {
+	if m.closeLazy() {
 		// Not read, so nothing was asked of any message: there is nothing
 		// to change, and the state file must not be pruned to the empty
 		// set of messages read.
-		unix.Close(m.lazy.fd)
-		m.lazy = nil
 		return nil
 	}
 	if m.loadErr != nil {

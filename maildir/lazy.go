@@ -110,6 +110,17 @@ func (m *Mailbox) loadLazy() error {
 	return nil
 }
 
+// closeLazy closes the record of a lazy snapshot whose messages were
+// never read, reporting whether there was one. Callers hold m.mu.
+func (m *Mailbox) closeLazy() bool {
+	if m.lazy == nil {
+		return false
+	}
+	unix.Close(m.lazy.fd)
+	m.lazy = nil
+	return true
+}
+
 // ensure loads a lazy snapshot before a method that needs its messages.
 // Callers must not hold m.mu.
 func (m *Mailbox) ensure() {

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"math"
 	"strings"
 	"unsafe"
 
+	"github.com/pop3d/pop3d/internal/wireform"
 	"golang.org/x/sys/unix"
 )
 
@@ -108,39 +108,25 @@ func parseListingHeader(h []byte, size int64) (st listStamp, n listingCounts, to
 	return st, n, total, nil
 }
 
-// decodeListing verifies and decodes a whole record held in b.
+// decodeListing verifies and decodes a whole record held in b, as a login
+// reads one from its file.
 func decodeListing(b []byte) (*listingRecord, error) {
-	if !listingSupported() {
-		return nil, errors.New("listing record: not used on this machine")
-	}
-	stamp, n, total, err := parseListingHeader(b, int64(len(b)))
+	r, err := readListingHeader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		return nil, err
 	}
-	if crc32.Checksum(b[:len(b)-4], castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
-		return nil, errors.New("listing record: checksum mismatch")
-	}
-	r := &listingRecord{stamp: stamp, msgs: make([]message, n.msgs)}
-	p := b[listingHeader:]
-	p = p[copy(msgBytes(r.msgs), p):]
-	r.names, p = string(p[:n.names]), p[n.names:]
-	if err := r.check(n, p[:len(p)-4]); err != nil {
-		return nil, err
-	}
-	if t := wireTotal(r.msgs); t != total {
-		return nil, fmt.Errorf("%w: total %d, the messages add up to %d", errListing, total, t)
-	}
-	return r, nil
+	return r.load(nil)
 }
 
 // errStale: the record describes directories as they no longer are.
 var errStale = errors.New("listing record: stale")
 
-// openRecord is a listing record opened and its header read, its body
-// not yet.
+// openRecord is a listing record whose header is read, its body not yet.
 type openRecord struct {
-	fd     int
-	st     unix.Stat_t
+	src    io.ReaderAt // the whole record, size bytes
+	size   int64
+	fd     int         // src's file, for a record opened by openListing
+	st     unix.Stat_t // fd's, when it was opened
 	stamp  listStamp
 	n      listingCounts
 	total  int64 // the sum of the messages' wire sizes
@@ -153,7 +139,7 @@ type openRecord struct {
 // must not decide what a login allocates. The caller closes r.fd.
 func openListing(dirfd int, name string, limit int64, use func(listStamp) bool) (r *openRecord, err error) {
 	if !listingSupported() {
-		return nil, unix.ENOENT
+		return nil, unix.ENOENT // as if there were none
 	}
 	fd, err := openatRetry(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -164,24 +150,39 @@ func openListing(dirfd int, name string, limit int64, use func(listStamp) bool) 
 			unix.Close(fd)
 		}
 	}()
-	r = &openRecord{fd: fd, header: make([]byte, listingHeader)}
-	if err := unix.Fstat(fd, &r.st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
 	}
-	if r.st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, errors.New("listing record: not a regular file")
 	}
-	if r.st.Size > limit {
-		return nil, fmt.Errorf("listing record: %d bytes, more than %d", r.st.Size, limit)
+	if st.Size > limit {
+		return nil, fmt.Errorf("listing record: %d bytes, more than %d", st.Size, limit)
 	}
-	if _, err := io.ReadFull(fdReader(fd), r.header); err != nil {
-		return nil, fmt.Errorf("listing record: %w", err)
-	}
-	if r.stamp, r.n, r.total, err = parseListingHeader(r.header, r.st.Size); err != nil {
+	if r, err = readListingHeader(fdReaderAt(fd), st.Size); err != nil {
 		return nil, err
 	}
+	r.fd, r.st = fd, st
 	if !use(r.stamp) {
 		return nil, errStale
+	}
+	return r, nil
+}
+
+// readListingHeader reads and checks the header of the record of size
+// bytes in src.
+func readListingHeader(src io.ReaderAt, size int64) (*openRecord, error) {
+	if !listingSupported() {
+		return nil, errors.New("listing record: not used on this machine")
+	}
+	r := &openRecord{src: src, size: size, fd: -1, header: make([]byte, listingHeader)}
+	if _, err := src.ReadAt(r.header, 0); err != nil {
+		return nil, fmt.Errorf("listing record: %w", err)
+	}
+	var err error
+	if r.stamp, r.n, r.total, err = parseListingHeader(r.header, size); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -194,8 +195,8 @@ func (r *openRecord) load(pool *SnapshotPool) (*listingRecord, error) {
 	rec.msgs, rec.pooled = pool.get(r.n.msgs)
 	raw := msgBytes(rec.msgs)
 	names := make([]byte, r.n.names)
-	tail := make([]byte, r.st.Size-int64(listingHeader+len(raw)+len(names)))
-	rd := io.NewSectionReader(fdReaderAt(r.fd), int64(listingHeader), r.st.Size-int64(listingHeader))
+	tail := make([]byte, r.size-int64(listingHeader+len(raw)+len(names)))
+	rd := io.NewSectionReader(r.src, int64(listingHeader), r.size-int64(listingHeader))
 	sum := crc32.Checksum(r.header, castagnoli)
 	var err error
 	for _, b := range [][]byte{raw, names} {
@@ -223,17 +224,11 @@ func (r *openRecord) load(pool *SnapshotPool) (*listingRecord, error) {
 	return rec, nil
 }
 
-// wireTotal is the sum of the messages' wire sizes, stopping at the
-// largest int64 (as the engine's STAT does).
+// wireTotal is the sum of the messages' wire sizes as STAT counts it.
 func wireTotal(msgs []message) int64 {
 	var t int64
 	for i := range msgs {
-		if s := msgs[i].size; s > 0 {
-			if t > math.MaxInt64-s {
-				return math.MaxInt64
-			}
-			t += s
-		}
+		t = wireform.AddSize(t, msgs[i].size)
 	}
 	return t
 }

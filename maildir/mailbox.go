@@ -457,10 +457,7 @@ func (m *Mailbox) Close() error {
 		return nil
 	}
 	m.done = true
-	if m.lazy != nil {
-		unix.Close(m.lazy.fd)
-		m.lazy = nil
-	}
+	m.closeLazy()
 	if m.dirty {
 		m.saveCache(nil)
 	}

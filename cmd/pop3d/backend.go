@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -69,6 +68,13 @@ type backend struct {
 func (b *backend) authTimed(t0 time.Time) {
 	if b.timer != nil {
 		b.timer.authTimed(time.Since(t0))
+	}
+}
+
+// openTimed reports the mailbox open that started at t0.
+func (b *backend) openTimed(t0 time.Time) {
+	if b.timer != nil {
+		b.timer.openTimed(time.Since(t0))
 	}
 }
 
@@ -191,9 +197,7 @@ func (b *backend) open(ctx context.Context, s *backendSettings, u htpasswd.User,
 	opts.Now = s.now
 	t0 := time.Now()
 	m, err := maildir.Open(ctx, dir, opts)
-	if b.timer != nil {
-		b.timer.openTimed(time.Since(t0))
-	}
+	b.openTimed(t0)
 	if err != nil {
 		return nil, openError(err)
 	}
@@ -273,7 +277,7 @@ func openError(err error) error {
 
 // store is the method set of *maildir.Mailbox the engine uses.
 type store interface {
-	daemon.Mailbox
+	daemon.LazyMailbox // messages read on first use (maildir.Options.Lazy)
 	daemon.SizeCorrector
 	TmpRemoved() int
 }
@@ -285,15 +289,6 @@ type retrievals interface {
 }
 
 var _ retrievals = (*maildir.Mailbox)(nil)
-
-// lazyStore is the part of *maildir.Mailbox that reads a snapshot's
-// messages on first use (maildir.Options.Lazy).
-type lazyStore interface {
-	Total() int64
-	Load() error
-}
-
-var _ lazyStore = (*maildir.Mailbox)(nil)
 
 var _ store = (*maildir.Mailbox)(nil)
 
@@ -311,32 +306,6 @@ var (
 	_ daemon.PolicyMailbox = mailbox{}
 	_ daemon.LazyMailbox   = mailbox{}
 )
-
-// Total implements daemon.LazyMailbox.
-func (m mailbox) Total() int64 {
-	if l, ok := m.store.(lazyStore); ok {
-		return l.Total()
-	}
-	var t int64
-	for i := range m.Len() {
-		switch s := m.Size(i); {
-		case s <= 0:
-		case t > math.MaxInt64-s:
-			t = math.MaxInt64 // as STAT: never wraps
-		default:
-			t += s
-		}
-	}
-	return t
-}
-
-// Load implements daemon.LazyMailbox.
-func (m mailbox) Load() error {
-	if l, ok := m.store.(lazyStore); ok {
-		return l.Load()
-	}
-	return nil
-}
 
 // LoginAttrs implements daemon.LoginAttrer: tmp_removed=N on the login line
 // when the login removed stale files from tmp/ (the line is unchanged

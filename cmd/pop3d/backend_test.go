@@ -232,6 +232,8 @@ func (f *fakeStore) Commit(context.Context, []int, []int) error { return f.commi
 func (f *fakeStore) Close() error                               { return nil }
 func (f *fakeStore) CorrectSize(i int, n int64)                 { f.corrected = append(f.corrected, n) }
 func (f *fakeStore) TmpRemoved() int                            { return f.tmpRemoved }
+func (f *fakeStore) Total() int64                               { return 1 }
+func (f *fakeStore) Load() error                                { return nil }
 
 // TestMailboxLoginAttrs: tmp_removed on the login line only when files
 // were removed.

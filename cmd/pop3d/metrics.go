@@ -78,7 +78,7 @@ func newMetrics() *metrics {
 		}),
 		openDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pop3d_mailbox_open_seconds",
-			Help:    "Time spent opening and listing a mailbox at login.",
+			Help:    "Time spent opening a mailbox at login: listing it, or reading the header of its listing record.",
 			Buckets: mailboxBuckets(),
 		}),
 		mailboxSize: prometheus.NewHistogram(prometheus.HistogramOpts{
