@@ -312,7 +312,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		b.progress("%s listening on %s", s.name, s.addr)
 	}
 	if len(b.servers) > 1 {
-		b.notes = append(b.notes, "A B A B interleaving: every round runs pop3d then Dovecot; one unmeasured warm-up round first (none for first logins: each round is a fresh hard-linked copy of the Maildir, no index or size cache).")
+		b.notes = append(b.notes, "A B A B interleaving: every round runs pop3d then Dovecot; one unmeasured warm-up round first (none for first logins: each round is a fresh hard-linked copy of the Maildir, no index or size cache, its files read into the page cache beforehand for both servers).")
 	}
 	b.notes = append(b.notes, "Passwords: {SHA} (htpasswd -s) for every user on both servers; the bcrypt rows use $2y$ cost 10 (htpasswd -B). Mailboxes: half the names Postfix-style (no size), half Dovecot-style with ,S= and ,W=; 5% in new/.")
 	if b.dovecotBin != "" {
